@@ -1,0 +1,431 @@
+"""Atomic, validated imports: stage each file in the warehouse engine, reject bad rows with
+their reason, upsert the good ones by key, and log it all, in one transaction per command.
+
+Accounting: for every table an import writes, rows read = loaded + updated + rejected. A row
+that breaks a rule in any table it feeds is rejected from all of them, so one input row never
+half-loads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from revlens.engines.duckdb import quote_ident as q
+from revlens.errors import ImportAborted, InputFileError, did_you_mean
+from revlens.ingest.mapping import ColumnSource, Mapping, Output, identity_mapping
+from revlens.ingest.readers import LINE_COLUMN, Progress, RawData, ReadOptions, read_file
+from revlens.ingest.rules import Params, Rule, column_rules, raw_string, typed_value
+from revlens.model.schema import TABLES_BY_NAME, Table, table as lookup_table
+from revlens.model.warehouse import IMPORTS_TABLE, REJECTS_TABLE, Warehouse, WarehouseSettings
+
+OnError = Literal["reject", "abort"]
+KEEP_REJECTS_IN_RESULT = 1000
+
+
+@dataclass
+class TableCounts:
+    """What one import did to one table; read = loaded + updated + rejected."""
+
+    table: str
+    read: int = 0
+    loaded: int = 0
+    updated: int = 0
+    rejected: int = 0
+
+
+@dataclass
+class Reject:
+    """One broken rule of one rejected row."""
+
+    file: str
+    line: int | None
+    table: str
+    column: str | None
+    value: str | None
+    code: str
+    reason: str
+
+
+@dataclass
+class FileResult:
+    file: str
+    rows_read: int
+    rows_rejected: int
+    tables: list[TableCounts]
+    warnings: list[str] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+
+
+@dataclass
+class ImportResult:
+    """The outcome of one import command (one or more files, one transaction)."""
+
+    import_id: str
+    files: list[FileResult]
+    committed: bool = True
+
+    def totals(self) -> dict[str, TableCounts]:
+        out: dict[str, TableCounts] = {}
+        for f in self.files:
+            for c in f.tables:
+                t = out.setdefault(c.table, TableCounts(c.table))
+                t.read += c.read
+                t.loaded += c.loaded
+                t.updated += c.updated
+                t.rejected += c.rejected
+        return out
+
+    @property
+    def rows_read(self) -> int:
+        return sum(f.rows_read for f in self.files)
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(f.rows_rejected for f in self.files)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def import_files(
+    wh: Warehouse,
+    paths: Sequence[Path],
+    *,
+    table: str | None = None,
+    mapping: Mapping | None = None,
+    on_error: OnError = "reject",
+    read_options: ReadOptions | None = None,
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Import files into canonical tables, either `table` (columns already canonical) or
+    through `mapping`. All files load in one transaction."""
+    if (table is None) == (mapping is None):
+        raise ValueError("give exactly one of table or mapping")
+    target = lookup_table(table) if table else None
+    options = _merge_options(mapping.read if mapping else ReadOptions(), read_options)
+    raws = [read_file(Path(p), options, progress) for p in paths]
+    return import_raw(wh, raws, table=target, mapping=mapping, on_error=on_error)
+
+
+def _merge_options(base: ReadOptions, override: ReadOptions | None) -> ReadOptions:
+    if override is None:
+        return base
+    given = override.model_dump(exclude_defaults=True)
+    return base.model_copy(update=given)
+
+
+def import_raw(
+    wh: Warehouse,
+    raws: Sequence[RawData],
+    *,
+    table: Table | None = None,
+    mapping: Mapping | None = None,
+    on_error: OnError = "reject",
+) -> ImportResult:
+    """Import already-read data (files or generated demo tables) in one transaction."""
+    settings = wh.settings()
+    import_id = uuid.uuid4().hex[:12]
+    result = ImportResult(import_id, [])
+    with wh.transaction():
+        for raw in raws:
+            file_mapping = mapping or identity_mapping(_require_table(table), raw.columns)
+            if mapping is None:
+                _check_header(_require_table(table), raw)
+            else:
+                _check_mapping_columns(mapping, raw)
+            file_result = _import_one(wh, raw, file_mapping, settings, import_id)
+            result.files.append(file_result)
+            if on_error == "abort" and file_result.rows_rejected:
+                result.committed = False
+                raise ImportAborted(
+                    f"{file_result.rows_rejected} of {file_result.rows_read} rows break a rule; "
+                    "nothing was loaded",
+                    where=raw.path,
+                    fix="correct the rows listed (or import with --on-error reject to load the "
+                    "good rows and keep the bad ones in the rejects store)",
+                ).with_result(result)
+    return result
+
+
+def _require_table(table: Table | None) -> Table:
+    assert table is not None
+    return table
+
+
+def _check_header(table: Table, raw: RawData) -> None:
+    optional_key = table.key if table.hashed_key else ()
+    missing = [c for c in table.required if c not in raw.columns and c not in optional_key]
+    if missing:
+        hints = []
+        for name in missing:
+            close = did_you_mean(name, raw.columns)
+            if close:
+                hints.append(f"{close[0]!r} looks like {name!r}")
+        raise InputFileError(
+            f"required column{'s' if len(missing) > 1 else ''} {', '.join(missing)} missing for "
+            f"table {table.name}; the file has columns {raw.columns}",
+            where=raw.path,
+            value=", ".join(missing),
+            code="RL110",
+            fix=("; ".join(hints) + ": rename the column, or use a mapping file")
+            if hints else "add the column, check the delimiter, or use a mapping file",
+        )
+    extra = [c for c in raw.columns if c not in table.column_names]
+    if extra:
+        raw.warnings.append(f"ignored columns not in table {table.name}: {', '.join(extra)}")
+
+
+def _check_mapping_columns(mapping: Mapping, raw: RawData) -> None:
+    missing = sorted(mapping.input_columns() - set(raw.columns))
+    if missing:
+        raise InputFileError(
+            f"the mapping {mapping.name!r} reads column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)}, which the file lacks; the file has columns {raw.columns}",
+            where=raw.path,
+            value=", ".join(missing),
+            code="RL111",
+            fix="use the mapping that fits this export, or check the delimiter",
+        )
+
+
+@dataclass
+class _Staged:
+    index: int
+    output: Output
+    table: Table
+    provided: list[str]
+    name: str
+
+
+def _provided_columns(table: Table, output: Output, mapping: Mapping,
+                      settings: WarehouseSettings) -> dict[str, ColumnSource]:
+    """The canonical columns this output writes, with currency defaulted where money is."""
+    cols = dict(output.columns)
+    if table.money_date and "currency" not in cols and output.mode == "upsert":
+        cols["currency"] = ColumnSource(value=mapping.currency or settings.reporting_currency)
+    elif table.money_date and "currency" in cols and mapping.currency:
+        src = cols["currency"]
+        if src.default is None:
+            cols["currency"] = src.model_copy(update={"default": mapping.currency})
+    return {name: cols[name] for name in table.column_names if name in cols}
+
+
+def _stage(wh: Warehouse, staged: _Staged, mapping: Mapping, settings: WarehouseSettings,
+           rule_params: Params) -> list[Rule]:
+    """Create the staging table of one output: raw strings, typed values; return its rules
+    (their parameters go to `rule_params`)."""
+    table, output = staged.table, staged.output
+    params = Params()
+    sources = _provided_columns(table, output, mapping, settings)
+    zone = mapping.timezone or settings.timezone
+    strings = [f"{raw_string(src, params)} AS {q(name + '__s')}" for name, src in sources.items()]
+    strings += [f"raw.{q(src.from_)} AS {q(name + '__in')}" for name, src in sources.items()
+                if src.from_ and src.map is not None and src.unmapped == "reject"]
+    typed = [
+        f"{typed_value(table.column(name), q(name + '__s'), src, zone, params)} AS {q(name)}"
+        for name, src in sources.items()
+    ]
+    where = _condition(output, params)
+    provided = list(sources)
+    hashed = ""
+    if table.hashed_key and table.key[0] not in sources:
+        key = table.key[0]
+        parts = ", ".join(f"coalesce(CAST({q(c)} AS VARCHAR), '')" for c in provided)
+        hashed = f", md5(concat_ws('|', {parts})) AS {q(key)}, md5(concat_ws('|', {parts})) AS {q(key + '__s')}"
+        provided.insert(0, key)
+    wh.con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {q(staged.name)} AS
+        WITH s AS (SELECT raw.{q(LINE_COLUMN)} AS {q(LINE_COLUMN)}, {', '.join(strings)}
+                   FROM raw {where}),
+             t AS (SELECT *, {', '.join(typed)} FROM s)
+        SELECT *{hashed} FROM t""",
+        params.values,
+    )
+    staged.provided = provided
+    rules = column_rules(table, output, provided, settings, rule_params)
+    if output.mode == "update":
+        rules.append(Rule(None, "unknown_key", f"NOT ({_exists(table)})",
+                          f"concat_ws(' | ', {', '.join(q(k) for k in table.key)})",
+                          f"no {table.name} row has this key yet; import the {table.name} "
+                          "first (this mapping only enriches existing rows)"))
+    return rules
+
+
+def _condition(output: Output, params: Params) -> str:
+    cond = output.when
+    if cond is None:
+        return ""
+    col = f"raw.{q(cond.column)}"
+    parts = []
+    if cond.in_ is not None:
+        parts.append(f"list_contains({params.add(cond.in_)}, {col})")
+    if cond.not_in is not None:
+        parts.append(f"NOT list_contains({params.add(cond.not_in)}, coalesce({col}, ''))")
+    if cond.not_empty:
+        parts.append(f"{col} IS NOT NULL")
+    return "WHERE " + " AND ".join(parts) if parts else ""
+
+
+def _key_match(table: Table, left: str, right: str) -> str:
+    return " AND ".join(f"{left}.{q(k)} IS NOT DISTINCT FROM {right}.{q(k)}" for k in table.key)
+
+
+def _exists(table: Table, alias: str = "s") -> str:
+    return (f"EXISTS (SELECT 1 FROM main.{q(table.name)} AS w "
+            f"WHERE {_key_match(table, 'w', alias)})")
+
+
+def _import_one(wh: Warehouse, raw: RawData, mapping: Mapping, settings: WarehouseSettings,
+                import_id: str) -> FileResult:
+    con = wh.con
+    con.register("raw", raw.table)
+    staged_outputs: list[_Staged] = []
+    rule_sets: list[tuple[list[Rule], Params]] = []
+    for i, output in enumerate(mapping.outputs):
+        staged = _Staged(i, output, TABLES_BY_NAME[output.table], [], f"__stg_{i}")
+        rule_params = Params()
+        rule_sets.append((_stage(wh, staged, mapping, settings, rule_params), rule_params))
+        staged_outputs.append(staged)
+
+    con.execute("""CREATE OR REPLACE TEMP TABLE __fail (
+        out INTEGER, tbl VARCHAR, line BIGINT, col VARCHAR, value VARCHAR, code VARCHAR,
+        reason VARCHAR)""")
+    for staged, (rules, params) in zip(staged_outputs, rule_sets, strict=True):
+        if not rules:
+            continue
+        selects = [
+            f"SELECT {staged.index}, {params.add(staged.table.name)}, {q(LINE_COLUMN)}, "
+            f"{params.add(r.column)}, CAST({r.value} AS VARCHAR), {params.add(r.code)}, "
+            f"{params.add(r.reason)} FROM {q(staged.name)} AS s WHERE {r.condition}"
+            for r in rules
+        ]
+        con.execute("INSERT INTO __fail " + " UNION ALL ".join(selects), params.values)
+    if raw.pre_rejects:
+        con.executemany(
+            "INSERT INTO __fail VALUES (-1, ?, ?, NULL, ?, ?, ?)",
+            [[_all_tables(mapping), p.line, p.value, p.code, p.reason] for p in raw.pre_rejects],
+        )
+    for staged in staged_outputs:
+        _reject_duplicates(wh, staged)
+
+    failed_lines = _scalar(wh, "SELECT count(DISTINCT line) FROM __fail")
+    counts: list[TableCounts] = []
+    for staged in staged_outputs:
+        counts.append(_upsert(wh, staged, len(raw.pre_rejects)))
+    rejects = _store_rejects(wh, raw, mapping, import_id)
+    _log_import(wh, raw, mapping, import_id, counts, failed_lines)
+    con.unregister("raw")
+    for staged in staged_outputs:
+        con.execute(f"DROP TABLE IF EXISTS {q(staged.name)}")
+    return FileResult(raw.path, raw.rows_read, failed_lines, counts, list(raw.warnings), rejects)
+
+
+def _all_tables(mapping: Mapping) -> str:
+    """The rejects-store table name of a row the reader refused (it feeds every output)."""
+    return ", ".join(dict.fromkeys(o.table for o in mapping.outputs))
+
+
+def _reject_duplicates(wh: Warehouse, staged: _Staged) -> None:
+    """Rows of one file with the same key: the last one wins, the earlier ones are rejected."""
+    keys = ", ".join(q(k) for k in staged.table.key)
+    wh.con.execute(
+        f"""INSERT INTO __fail
+        SELECT ?, ?, line, ?, key_text, 'duplicate_key',
+               'the same key appears again on line ' || winner || ', which is kept (the last '
+               || 'occurrence wins); remove the duplicate from the export'
+        FROM (SELECT {q(LINE_COLUMN)} AS line, concat_ws(' | ', {keys}) AS key_text,
+                     max({q(LINE_COLUMN)}) OVER (PARTITION BY {keys}) AS winner
+              FROM {q(staged.name)}
+              WHERE {q(LINE_COLUMN)} NOT IN (SELECT line FROM __fail WHERE line IS NOT NULL))
+        WHERE line < winner""",
+        [staged.index, staged.table.name, ", ".join(staged.table.key)],
+    )
+
+
+def _upsert(wh: Warehouse, staged: _Staged, pre_rejected: int) -> TableCounts:
+    """Update rows whose key exists (only the columns this output provides), insert the rest."""
+    con, table = wh.con, staged.table
+    stg, ok = q(staged.name), q(staged.name + "_ok")
+    cols = staged.provided
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {ok} AS
+        SELECT {', '.join(q(c) for c in cols)}, {_exists(table)} AS __exists
+        FROM {stg} AS s
+        WHERE {q(LINE_COLUMN)} NOT IN (SELECT line FROM __fail WHERE line IS NOT NULL)"""
+    )
+    staged_rows = _scalar(wh, f"SELECT count(*) FROM {stg}")
+    updated = _scalar(wh, f"SELECT count(*) FROM {ok} WHERE __exists")
+    good = _scalar(wh, f"SELECT count(*) FROM {ok}")
+    non_key = [c for c in cols if c not in table.key]
+    if updated and non_key:
+        assignments = ", ".join(f"{q(c)} = s.{q(c)}" for c in non_key)
+        con.execute(
+            f"""UPDATE main.{q(table.name)} AS w SET {assignments}
+            FROM (SELECT * FROM {ok} WHERE __exists) AS s WHERE {_key_match(table, 'w', 's')}"""
+        )
+    if good - updated:
+        names = ", ".join(q(c) for c in cols)
+        con.execute(
+            f"INSERT INTO main.{q(table.name)} ({names}) SELECT {names} FROM {ok} WHERE NOT __exists"
+        )
+    con.execute(f"DROP TABLE {ok}")
+    rejected = staged_rows - good + pre_rejected
+    return TableCounts(table.name, staged_rows + pre_rejected, good - updated, updated, rejected)
+
+
+def _store_rejects(wh: Warehouse, raw: RawData, mapping: Mapping, import_id: str) -> list[Reject]:
+    """Keep every broken rule with the raw row; a re-import of the file replaces its old ones."""
+    con = wh.con
+    tables = sorted({o.table for o in mapping.outputs} | {_all_tables(mapping)})
+    con.execute(
+        f"DELETE FROM {REJECTS_TABLE} WHERE file = ? AND list_contains(?, \"table\")",
+        [raw.path, tables],
+    )
+    con.execute(
+        f"""INSERT INTO {REJECTS_TABLE}
+        SELECT ?, f.tbl, ?, f.line, f.col, f.value, f.code, f.reason,
+               CAST(to_json(r) AS VARCHAR)
+        FROM __fail AS f LEFT JOIN raw AS r ON r.{q(LINE_COLUMN)} = f.line
+        ORDER BY f.line, f.out""",
+        [import_id, raw.path],
+    )
+    rows = con.execute(
+        f"""SELECT f.line, f.tbl, f.col, f.value, f.code, f.reason FROM __fail AS f
+        ORDER BY f.line, f.out LIMIT {KEEP_REJECTS_IN_RESULT}"""
+    ).fetchall()
+    return [Reject(raw.path, r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+
+def _log_import(wh: Warehouse, raw: RawData, mapping: Mapping, import_id: str,
+                counts: list[TableCounts], failed_lines: int) -> None:
+    digest = _sha256(raw.path)
+    details = json.dumps({"tables": [asdict(c) for c in counts], "warnings": raw.warnings})
+    wh.con.execute(
+        f"""INSERT INTO {IMPORTS_TABLE} VALUES
+        (?, now()::TIMESTAMP, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        [f"{import_id}-{_scalar(wh, f'SELECT count(*) FROM {IMPORTS_TABLE}')}", raw.path,
+         mapping.name, digest, raw.rows_read, sum(c.loaded for c in counts),
+         sum(c.updated for c in counts), failed_lines, details],
+    )
+
+
+def _sha256(path: str) -> str | None:
+    p = Path(path)
+    if not p.is_file():
+        return None
+    h = hashlib.sha256()
+    with p.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _scalar(wh: Warehouse, sql: str) -> int:
+    row = wh.con.execute(sql).fetchone()
+    return int(row[0]) if row and row[0] is not None else 0

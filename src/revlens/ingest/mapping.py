@@ -1,0 +1,193 @@
+"""Mapping files: how the columns of an export become rows of one or more canonical tables.
+
+A mapping renames columns, maps values (origin `paid_search` -> channel), parses dates in a
+given format and zone, sets constants and a default currency, and may emit several tables
+from one input row. `--table T` uses the identity mapping built by `identity_mapping`.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from revlens.errors import MappingError, UnknownName
+from revlens.ingest.readers import ReadOptions
+from revlens.model.schema import TABLES_BY_NAME, Table
+
+
+class ColumnSource(BaseModel):
+    """Where one canonical column comes from. Exactly one of `from` or `value`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    from_: str | None = Field(default=None, alias="from")
+    value: str | None = None
+    map: dict[str, str | None] | None = None
+    unmapped: Literal["keep", "null", "reject"] = "keep"
+    default: str | None = None
+    format: str | None = None  # strptime format for dates and timestamps, e.g. "%d.%m.%Y %H:%M"
+    timezone: str | None = None  # zone of zone-less timestamps in this column
+    decimal: str = "."  # decimal separator of numbers, e.g. "," in German exports
+    thousands: str | None = None  # thousands separator to drop, e.g. "." or " "
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ColumnSource:
+        if (self.from_ is None) == (self.value is None):
+            raise ValueError("give exactly one of `from` (an input column) or `value` (a constant)")
+        return self
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            _check_zone(value)
+        return value
+
+
+class Condition(BaseModel):
+    """Emit a row only when an input column has one of the listed values (or any value)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    column: str
+    in_: list[str] | None = Field(default=None, alias="in")
+    not_in: list[str] | None = None
+    not_empty: bool = False
+
+
+class Output(BaseModel):
+    """The rows one input row produces in one canonical table.
+
+    `mode: upsert` inserts new keys and updates existing ones; `mode: update` only enriches
+    rows that already exist (a row whose key is unknown is rejected).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    table: str
+    columns: dict[str, ColumnSource]
+    when: Condition | None = None
+    mode: Literal["upsert", "update"] = "upsert"
+
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _shorthand(cls, value: object) -> object:
+        """`contact_id: mql_id` is short for `contact_id: {from: mql_id}`."""
+        if isinstance(value, dict):
+            return {k: {"from": v} if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+
+class Mapping(BaseModel):
+    """A whole mapping file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    description: str = ""
+    read: ReadOptions = ReadOptions()
+    timezone: str | None = None
+    currency: str | None = None
+    outputs: list[Output]
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            _check_zone(value)
+        return value
+
+    def input_columns(self) -> set[str]:
+        """Every input column the mapping reads."""
+        used: set[str] = set()
+        for out in self.outputs:
+            used.update(s.from_ for s in out.columns.values() if s.from_)
+            if out.when:
+                used.add(out.when.column)
+        return used
+
+
+def _check_zone(value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA time zone such as Europe/Berlin") from None
+
+
+def check_against_schema(mapping: Mapping, where: str) -> None:
+    """Report every output that names an unknown table or column, or lacks a required one."""
+    problems: list[str] = []
+    for i, out in enumerate(mapping.outputs):
+        table = TABLES_BY_NAME.get(out.table)
+        if table is None:
+            problems.append(f"outputs[{i}]: unknown table {out.table!r}")
+            continue
+        unknown = sorted(set(out.columns) - set(table.column_names))
+        if unknown:
+            problems.append(f"outputs[{i}] ({out.table}): unknown columns {unknown}; "
+                            f"the table has {list(table.column_names)}")
+        if out.mode == "upsert":
+            missing = [c for c in table.required if c not in out.columns
+                       and not (table.hashed_key and c in table.key)]
+            if missing:
+                problems.append(f"outputs[{i}] ({out.table}): required columns not mapped: "
+                                f"{missing} (or use mode: update to only enrich existing rows)")
+        else:
+            absent_keys = [k for k in table.key if k not in out.columns]
+            if absent_keys:
+                problems.append(f"outputs[{i}] ({out.table}): mode update needs the key "
+                                f"columns {absent_keys}")
+    if problems:
+        raise MappingError("; ".join(problems), where=where, code="RL201",
+                           fix="correct the mapping file (see docs/imports.md)")
+
+
+BUILTIN_PACKAGE = "revlens.ingest.mappings"
+
+
+def builtin_mappings() -> list[str]:
+    """Names of the mappings shipped with revlens."""
+    files = resources.files(BUILTIN_PACKAGE).iterdir()
+    return sorted(f.name.removesuffix(".yml") for f in files if f.name.endswith(".yml"))
+
+
+def load_mapping(name_or_path: str) -> Mapping:
+    """A built-in mapping by name, or a mapping YAML file by path, validated."""
+    path = Path(name_or_path)
+    if path.suffix in (".yml", ".yaml") or path.exists():
+        if not path.exists():
+            raise MappingError("mapping file not found", where=str(path), code="RL202",
+                               fix="check the path, or use a built-in name: "
+                               + ", ".join(builtin_mappings()))
+        text, where = path.read_text(encoding="utf-8"), str(path)
+    else:
+        if name_or_path not in builtin_mappings():
+            raise UnknownName("mapping", name_or_path, builtin_mappings())
+        resource = resources.files(BUILTIN_PACKAGE).joinpath(f"{name_or_path}.yml")
+        text, where = resource.read_text(encoding="utf-8"), f"built-in mapping {name_or_path}"
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise MappingError(f"not valid YAML: {exc}", where=where, code="RL203",
+                           fix="fix the YAML syntax") from None
+    try:
+        mapping = Mapping.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise MappingError(problems, where=where, code="RL204",
+                           fix="correct the mapping file (see docs/imports.md)") from None
+    check_against_schema(mapping, where)
+    return mapping
+
+
+def identity_mapping(table: Table, header: list[str]) -> Mapping:
+    """The mapping `--table T` uses: every header column named like a canonical column."""
+    columns = {c: ColumnSource(**{"from": c}) for c in table.column_names if c in header}
+    return Mapping(name=f"table:{table.name}", outputs=[Output(table=table.name, columns=columns)])

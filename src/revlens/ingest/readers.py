@@ -1,0 +1,336 @@
+"""Read CSV, Parquet, JSON Lines and XLSX files into one raw shape: every value a string (or
+null when empty), plus the line each row came from, so errors can point at the file."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict
+
+from revlens.errors import InputFileError
+
+LINE_COLUMN = "__line"
+Progress = Callable[[int, int], None]  # (units done, units total)
+
+FileFormat = Literal["csv", "parquet", "jsonl", "xlsx"]
+SUFFIX_FORMATS: dict[str, FileFormat] = {
+    ".csv": "csv", ".tsv": "csv", ".txt": "csv",
+    ".parquet": "parquet", ".pq": "parquet",
+    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
+    ".xlsx": "xlsx", ".xlsm": "xlsx",
+}
+
+
+class ReadOptions(BaseModel):
+    """How to read a file; every field left empty is detected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    format: FileFormat | None = None
+    delimiter: str | None = None
+    quotechar: str | None = None
+    encoding: str | None = None  # e.g. utf-8, latin-1, cp1252; default: UTF-8 (BOM or not), else Latin-1
+    sheet: str | None = None  # XLSX sheet name; default: the first sheet
+    header_row: int = 1  # XLSX: the row that holds the column names
+
+
+@dataclass
+class PreReject:
+    """A row the reader itself could not take (wrong number of fields, bad JSON)."""
+
+    line: int
+    code: str
+    reason: str
+    value: str | None = None
+
+
+@dataclass
+class RawData:
+    """A file's rows as strings: `table` has one column per header name plus `__line`."""
+
+    path: str
+    table: pa.Table
+    columns: list[str]
+    pre_rejects: list[PreReject] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def rows_read(self) -> int:
+        return int(self.table.num_rows) + len(self.pre_rejects)
+
+
+def detect_format(path: Path, options: ReadOptions) -> FileFormat:
+    if options.format:
+        return options.format
+    fmt = SUFFIX_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise InputFileError(
+            f"cannot tell the format of {path.name!r} from its extension",
+            where=str(path),
+            fix="use .csv, .parquet, .jsonl or .xlsx, or pass --format",
+            code="RL101",
+        )
+    return fmt
+
+
+def read_file(path: Path, options: ReadOptions | None = None, progress: Progress | None = None) -> RawData:
+    """Read one input file into RawData, or raise InputFileError naming what is wrong."""
+    options = options or ReadOptions()
+    if not path.exists():
+        raise InputFileError("file not found", where=str(path), code="RL102",
+                             fix="check the path")
+    fmt = detect_format(path, options)
+    if path.stat().st_size == 0:
+        raise InputFileError("the file is empty (not even a header row)", where=str(path),
+                             code="RL103", fix="export the file again with its header row")
+    reader = {"csv": _read_csv, "parquet": _read_parquet, "jsonl": _read_jsonl,
+              "xlsx": _read_xlsx}[fmt]
+    return reader(path, options, progress)
+
+
+def _clean(value: Any) -> str | None:
+    """One cell as a trimmed string; empty means null. Dates keep ISO format."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    text = str(value).strip()
+    return text or None
+
+
+def _unique_header(names: list[str], path: Path) -> list[str]:
+    cleaned = [n.strip().lstrip("\ufeff") for n in names]
+    seen: set[str] = set()
+    for name in cleaned:
+        if not name:
+            continue
+        if name in seen:
+            raise InputFileError(f"the header names column {name!r} twice", where=str(path),
+                                 value=name, code="RL104",
+                                 fix="rename or remove one of the two columns")
+        seen.add(name)
+    return cleaned
+
+
+def _to_table(header: list[str], rows: list[list[str | None]], lines: list[int]) -> pa.Table:
+    arrays = {name: pa.array([r[i] for r in rows], pa.string())
+              for i, name in enumerate(header) if name}
+    arrays[LINE_COLUMN] = pa.array(lines, pa.int64())
+    return pa.table(arrays)
+
+
+def _decode(path: Path, options: ReadOptions, warnings: list[str]) -> str:
+    data = path.read_bytes()
+    if options.encoding:
+        try:
+            return data.decode(options.encoding)
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise InputFileError(f"cannot decode the file as {options.encoding}: {exc}",
+                                 where=str(path), code="RL105",
+                                 fix="pass the right --encoding (e.g. utf-8, latin-1, cp1252)") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        warnings.append(
+            f"{path.name} is not valid UTF-8 (byte {exc.start}); read as Latin-1. "
+            "Pass --encoding to choose another."
+        )
+        return data.decode("latin-1")
+
+
+def _sniff_dialect(sample: str, options: ReadOptions) -> tuple[str, str]:
+    delimiter = options.delimiter
+    quotechar = options.quotechar or '"'
+    if delimiter is None:
+        first_line = sample.splitlines()[0] if sample else ""
+        try:
+            dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+            delimiter = dialect.delimiter
+            if options.quotechar is None and dialect.quotechar in "\"'":
+                quotechar = dialect.quotechar
+        except csv.Error:
+            counts = {d: first_line.count(d) for d in ",;\t|"}
+            delimiter = max(counts, key=lambda d: counts[d]) if any(counts.values()) else ","
+    if delimiter == "\\t":
+        delimiter = "\t"
+    return delimiter, quotechar
+
+
+def _read_csv(path: Path, options: ReadOptions, progress: Progress | None) -> RawData:
+    warnings: list[str] = []
+    text = _decode(path, options, warnings)
+    delimiter, quotechar = _sniff_dialect(text[:65536], options)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar=quotechar)
+    try:
+        header_raw = next(reader)
+    except StopIteration:
+        raise InputFileError("the file is empty (not even a header row)", where=str(path),
+                             code="RL103", fix="export the file again with its header row") from None
+    header = _unique_header(header_raw, path)
+    if len(header) == 1 and any(d in header[0] for d in ",;\t|" if d != delimiter):
+        likely = max((d for d in ",;\t|" if d != delimiter), key=header[0].count)
+        warnings.append(
+            f"the header is a single column {header[0]!r}: the file looks {likely!r}-separated; "
+            f"pass --delimiter {likely!r} if columns are missing"
+        )
+    rows: list[list[str | None]] = []
+    lines: list[int] = []
+    pre: list[PreReject] = []
+    width = len(header)
+    total = text.count("\n") or 1
+    line_start = reader.line_num + 1
+    for record in reader:
+        line = line_start
+        line_start = reader.line_num + 1
+        if not record or (len(record) == 1 and not record[0].strip()):
+            continue  # a blank line is not a row
+        if len(record) != width:
+            pre.append(PreReject(line, "field_count",
+                                 f"the row has {len(record)} fields but the header has {width}; "
+                                 "check the delimiter and quoting of this line",
+                                 delimiter.join(record)[:200]))
+            continue
+        rows.append([_clean(v) for v in record])
+        lines.append(line)
+        if progress and len(lines) % 50_000 == 0:
+            progress(line, total)
+    if progress:
+        progress(total, total)
+    if not rows and not pre:
+        warnings.append(f"{path.name} has a header but no data rows")
+    return RawData(str(path), _to_table(header, rows, lines), [h for h in header if h], pre,
+                   warnings)
+
+
+def _read_jsonl(path: Path, options: ReadOptions, progress: Progress | None) -> RawData:
+    warnings: list[str] = []
+    text = _decode(path, options, warnings)
+    records: list[dict[str, Any]] = []
+    lines: list[int] = []
+    pre: list[PreReject] = []
+    header: list[str] = []
+    known: set[str] = set()
+    for number, raw_line in enumerate(text.splitlines(), start=1):
+        if not raw_line.strip():
+            continue
+        try:
+            obj = json.loads(raw_line)
+        except json.JSONDecodeError as exc:
+            pre.append(PreReject(number, "bad_json", f"not valid JSON: {exc.msg}", raw_line[:200]))
+            continue
+        if not isinstance(obj, dict):
+            pre.append(PreReject(number, "bad_json", "each line must be a JSON object",
+                                 raw_line[:200]))
+            continue
+        for key in obj:
+            if key not in known:
+                known.add(key)
+                header.append(key)
+        records.append(obj)
+        lines.append(number)
+    rows = [[_json_cell(r.get(h)) for h in header] for r in records]
+    if not rows and not pre:
+        warnings.append(f"{path.name} has no data rows")
+    return RawData(str(path), _to_table(header, rows, lines), header, pre, warnings)
+
+
+def _json_cell(value: Any) -> str | None:
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return _clean(value)
+
+
+def _read_parquet(path: Path, options: ReadOptions, progress: Progress | None) -> RawData:
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputFileError(f"not a readable Parquet file: {exc}", where=str(path),
+                             code="RL106", fix="check that the file is Parquet") from None
+    columns = {}
+    for name in table.column_names:
+        col = table[name]
+        if pa.types.is_timestamp(col.type) and col.type.tz is not None:
+            col = pc.cast(col, pa.timestamp(col.type.unit, "UTC"))
+            col = pc.strftime(col, format="%Y-%m-%dT%H:%M:%S+00:00")
+        elif not pa.types.is_string(col.type):
+            col = pc.cast(col, pa.string())
+        col = pc.if_else(pc.equal(pc.utf8_trim_whitespace(col), ""), None, pc.utf8_trim_whitespace(col))
+        columns[name] = col
+    columns[LINE_COLUMN] = pa.array(range(1, table.num_rows + 1), pa.int64())
+    return RawData(str(path), pa.table(columns), list(table.column_names))
+
+
+def _read_xlsx(path: Path, options: ReadOptions, progress: Progress | None) -> RawData:
+    import openpyxl
+
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a broken file
+        raise InputFileError(f"not a readable XLSX workbook: {exc}", where=str(path),
+                             code="RL106", fix="save the file again as .xlsx") from None
+    try:
+        if options.sheet:
+            if options.sheet not in book.sheetnames:
+                raise InputFileError(f"no sheet named {options.sheet!r}", where=str(path),
+                                     value=options.sheet, code="RL107",
+                                     fix=f"use one of: {', '.join(book.sheetnames)}")
+            sheet = book[options.sheet]
+        else:
+            sheet = book.worksheets[0]
+        rows_iter = sheet.iter_rows(values_only=True)
+        header: list[str] = []
+        number = 0
+        for values in rows_iter:
+            number += 1
+            if number == options.header_row:
+                header = _unique_header(["" if v is None else str(v) for v in values], path)
+                break
+        if not header:
+            raise InputFileError("the sheet has no header row", where=str(path), code="RL103",
+                                 fix="put the column names in the first row")
+        rows: list[list[str | None]] = []
+        lines: list[int] = []
+        for values in rows_iter:
+            number += 1
+            cells = [_clean(v) for v in values][: len(header)]
+            cells += [None] * (len(header) - len(cells))
+            if all(c is None for c in cells):
+                continue
+            rows.append(cells)
+            lines.append(number)
+    finally:
+        book.close()
+    warnings = [] if rows else [f"{path.name} has a header but no data rows"]
+    return RawData(str(path), _to_table(header, rows, lines), [h for h in header if h], [],
+                   warnings)
+
+
+def from_arrow(name: str, table: pa.Table) -> RawData:
+    """Wrap an in-memory Arrow table (e.g. generated demo data) as RawData, row i = line i."""
+    import pyarrow.compute as pc
+
+    columns = {}
+    for col_name in table.column_names:
+        col = table[col_name]
+        if pa.types.is_timestamp(col.type):
+            col = pc.strftime(col, format="%Y-%m-%dT%H:%M:%S")
+        elif not pa.types.is_string(col.type):
+            col = pc.cast(col, pa.string())
+        columns[col_name] = col
+    columns[LINE_COLUMN] = pa.array(range(1, table.num_rows + 1), pa.int64())
+    return RawData(name, pa.table(columns), list(table.column_names))

@@ -1,0 +1,172 @@
+"""Turn one mapping output into SQL: the raw strings each canonical column gets, their typed
+values, and the rules a row must pass (DATA_MODEL.md). Values from users (constants, formats,
+zones, value maps) are always bound parameters; names are always quoted identifiers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from revlens.engines.duckdb import quote_ident as q
+from revlens.ingest.mapping import ColumnSource, Output
+from revlens.model.schema import LIFECYCLE_STAGES, Column, Table
+from revlens.model.warehouse import WarehouseSettings
+
+OFFSET_PATTERN = r"[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)? ?(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+TRUE_WORDS = ["true", "t", "1", "yes", "y"]
+FALSE_WORDS = ["false", "f", "0", "no", "n"]
+
+
+@dataclass
+class Params:
+    """Collects bound parameters and hands out their placeholders."""
+
+    values: dict[str, object] = field(default_factory=dict)
+
+    def add(self, value: object) -> str:
+        name = f"p{len(self.values)}"
+        self.values[name] = value
+        return f"${name}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A row fails `column` with `code` where `condition` holds; `reason` says why and how to fix."""
+
+    column: str | None
+    code: str
+    condition: str
+    value: str
+    reason: str
+
+
+def raw_string(src: ColumnSource, params: Params) -> str:
+    """The input string a column gets after rename, value map, separators and default."""
+    if src.value is not None:
+        expr = f"CAST({params.add(src.value)} AS VARCHAR)"
+    else:
+        expr = f"raw.{q(src.from_ or '')}"
+    if src.map is not None:
+        whens = " ".join(
+            f"WHEN {params.add(k)} THEN "
+            + ("CAST(NULL AS VARCHAR)" if v is None else params.add(v))
+            for k, v in src.map.items()
+        )
+        otherwise = "CAST(NULL AS VARCHAR)" if src.unmapped == "null" else expr
+        expr = f"(CASE {expr} {whens} ELSE {otherwise} END)"
+    if src.thousands:
+        expr = f"replace({expr}, {params.add(src.thousands)}, '')"
+    if src.decimal != ".":
+        expr = f"replace({expr}, {params.add(src.decimal)}, '.')"
+    if src.default is not None:
+        expr = f"COALESCE({expr}, {params.add(src.default)})"
+    return expr
+
+
+def typed_value(col: Column, s: str, src: ColumnSource | None, zone: str, params: Params) -> str:
+    """SQL turning the string `s` into the column's type; NULL where it does not parse."""
+    fmt = src.format if src else None
+    if col.type == "string":
+        if col.allowed is not None or col.name == "currency":
+            return f"lower({s})" if col.name != "currency" else f"upper({s})"
+        return s
+    if col.type == "number":
+        return f"(CASE WHEN isfinite(TRY_CAST({s} AS DOUBLE)) THEN TRY_CAST({s} AS DOUBLE) END)"
+    if col.type == "integer":
+        d = f"TRY_CAST({s} AS DOUBLE)"
+        return f"(CASE WHEN isfinite({d}) AND {d} = floor({d}) THEN CAST({d} AS BIGINT) END)"
+    if col.type == "boolean":
+        return (f"(CASE WHEN lower({s}) IN ({', '.join(params.add(w) for w in TRUE_WORDS)}) "
+                f"THEN TRUE WHEN lower({s}) IN ({', '.join(params.add(w) for w in FALSE_WORDS)}) "
+                "THEN FALSE END)")
+    if col.type == "date":
+        if fmt:
+            return f"CAST(try_strptime({s}, {params.add(fmt)}) AS DATE)"
+        return f"COALESCE(TRY_CAST({s} AS DATE), CAST(TRY_CAST({s} AS TIMESTAMP) AS DATE))"
+    # timestamp: stored as naive UTC
+    column_zone = (src.timezone if src and src.timezone else None) or zone
+    if fmt:
+        parsed = f"try_strptime({s}, {params.add(fmt)})"
+        if "%z" in fmt or "%Z" in fmt:
+            return f"timezone('UTC', {parsed})"
+        return _naive_to_utc(parsed, column_zone, params)
+    naive = _naive_to_utc(f"TRY_CAST({s} AS TIMESTAMP)", column_zone, params)
+    return (f"(CASE WHEN regexp_matches({s}, {params.add(OFFSET_PATTERN)}) "
+            f"THEN timezone('UTC', TRY_CAST({s} AS TIMESTAMPTZ)) ELSE {naive} END)")
+
+
+def _naive_to_utc(expr: str, zone: str, params: Params) -> str:
+    if zone == "UTC":
+        return expr
+    return f"timezone('UTC', timezone({params.add(zone)}, {expr}))"
+
+
+def allowed_values(col: Column, settings: WarehouseSettings) -> tuple[str, ...] | None:
+    if col.allowed == LIFECYCLE_STAGES:
+        return settings.stages
+    return col.allowed
+
+
+def column_rules(
+    table: Table, output: Output, provided: list[str], settings: WarehouseSettings,
+    params: Params,
+) -> list[Rule]:
+    """Every row rule of the data model that applies to this output."""
+    rules: list[Rule] = []
+    for name in provided:
+        col = table.column(name)
+        s, v = q(f"{name}__s"), q(name)
+        src = output.columns.get(name)
+        if col.required:
+            rules.append(Rule(name, "missing", f"{s} IS NULL", s,
+                              f"{name} is required and empty; fill it in the file or map a "
+                              "default in the mapping"))
+        if col.type != "string":
+            expected = _expected(col, src)
+            rules.append(Rule(name, f"bad_{col.type}", f"{s} IS NOT NULL AND {v} IS NULL", s,
+                              f"{name} is not a valid {col.type}: expected {expected}"))
+        if col.non_negative:
+            rules.append(Rule(name, "negative", f"{v} < 0", s,
+                              f"{name} must not be negative"))
+        allowed = allowed_values(col, settings)
+        if allowed is not None:
+            rules.append(Rule(name, "unknown_value",
+                              f"{v} IS NOT NULL AND NOT list_contains({params.add(list(allowed))}, {v})",
+                              s, f"{name} must be one of {', '.join(allowed)}; map other "
+                              "values in a mapping file"))
+        if src is not None and src.map is not None and src.unmapped == "reject" and src.from_:
+            rules.append(Rule(name, "unmapped_value",
+                              f"{q(name + '__in')} IS NOT NULL AND NOT list_contains("
+                              f"{params.add(list(src.map))}, {q(name + '__in')})",
+                              q(name + "__in"),
+                              f"{src.from_} has a value the mapping does not list; add it "
+                              f"to the map of {name}"))
+    for rule in table.order_rules:
+        if rule.earlier in provided and rule.later in provided:
+            rules.append(Rule(rule.later, "order",
+                              f"{q(rule.later)} < {q(rule.earlier)}", f"CAST({q(rule.later)} AS VARCHAR)",
+                              f"{rule.later} is before {rule.earlier}; correct one of the two"))
+    if table.money_date and "currency" in provided:
+        cur = q("currency")
+        rules.append(Rule("currency", "bad_currency",
+                          f"{cur} IS NOT NULL AND NOT regexp_full_match({cur}, '[A-Z]{{3}}')",
+                          q("currency__s"), "currency must be an ISO 4217 code such as EUR"))
+        rules.append(Rule("currency", "no_fx_rate",
+                          f"regexp_full_match({cur}, '[A-Z]{{3}}') AND {cur} <> "
+                          f"{params.add(settings.reporting_currency)} AND {cur} NOT IN "
+                          "(SELECT DISTINCT currency FROM fx_rates)",
+                          cur,
+                          f"no rate in fx_rates converts this currency to "
+                          f"{settings.reporting_currency}; import fx_rates for it first"))
+    return rules
+
+
+def _expected(col: Column, src: ColumnSource | None) -> str:
+    if src and src.format:
+        return f"the format {src.format!r}"
+    return {
+        "number": "a number such as 1234.5 (set decimal/thousands in a mapping for 1.234,5)",
+        "integer": "a whole number",
+        "boolean": "true/false, yes/no or 1/0",
+        "date": "a real date such as 2024-03-31 (or set format in a mapping)",
+        "timestamp": "a real date-time such as 2024-03-31 14:05:00 or 2024-03-31T14:05:00+02:00",
+    }[col.type]

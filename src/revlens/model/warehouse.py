@@ -1,0 +1,241 @@
+"""The warehouse: one DuckDB file holding the canonical tables, the import log, the rejects
+store and the settings that give the data its meaning (reporting currency, zone, stages)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import duckdb
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from revlens.engines.duckdb import ibis_backend, open_duckdb, quote_ident
+from revlens.errors import RevlensError, WarehouseError
+from revlens.model.schema import DEFAULT_STAGES, SQL_TYPES, TABLES, Table
+
+DEFAULT_PATH = Path("revlens.duckdb")
+ENV_VAR = "REVLENS_WAREHOUSE"
+
+META_TABLE = "_revlens_meta"
+IMPORTS_TABLE = "_imports"
+REJECTS_TABLE = "_rejects"
+
+
+class WarehouseSettings(BaseModel):
+    """What the data means: the currency money is reported in, the zone of zone-less input,
+    the lifecycle stages in order, and how weeks and fiscal years start."""
+
+    model_config = ConfigDict(frozen=True)
+
+    reporting_currency: str = "USD"
+    timezone: str = "UTC"
+    stages: tuple[str, ...] = DEFAULT_STAGES
+    week_start: int = 1  # ISO weekday: 1 = Monday ... 7 = Sunday
+    fiscal_year_start_month: int = 1
+
+    @field_validator("reporting_currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Z]{3}", value):
+            raise ValueError(f"{value!r} is not an ISO 4217 code such as USD or EUR")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone such as Europe/Berlin") from None
+        return value
+
+    @field_validator("stages")
+    @classmethod
+    def _stages(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(value) < 2 or len(set(value)) != len(value):
+            raise ValueError("stages must list at least two distinct names, in funnel order")
+        return value
+
+
+def column_ddl(table: Table) -> str:
+    """CREATE TABLE for a canonical table: typed columns, NOT NULL on required ones and a
+    primary key when every key column is required (the importer enforces the others)."""
+    cols = [
+        f"{quote_ident(c.name)} {SQL_TYPES[c.type]}{' NOT NULL' if c.required else ''}"
+        for c in table.columns
+    ]
+    if all(table.column(k).required for k in table.key):
+        cols.append(f"PRIMARY KEY ({', '.join(quote_ident(k) for k in table.key)})")
+    return f"CREATE TABLE {quote_ident(table.name)} (\n  " + ",\n  ".join(cols) + "\n)"
+
+
+def _migrate_to_1(con: duckdb.DuckDBPyConnection) -> None:
+    for table in TABLES:
+        con.execute(column_ddl(table))
+    con.execute(
+        f"""CREATE TABLE {IMPORTS_TABLE} (
+            import_id VARCHAR PRIMARY KEY, started_at TIMESTAMP NOT NULL, source VARCHAR NOT NULL,
+            target VARCHAR NOT NULL, sha256 VARCHAR, rows_read BIGINT NOT NULL,
+            rows_loaded BIGINT NOT NULL, rows_updated BIGINT NOT NULL,
+            rows_rejected BIGINT NOT NULL, details VARCHAR)"""
+    )
+    con.execute(
+        f"""CREATE TABLE {REJECTS_TABLE} (
+            import_id VARCHAR NOT NULL, "table" VARCHAR NOT NULL, file VARCHAR NOT NULL,
+            line BIGINT, "column" VARCHAR, value VARCHAR, code VARCHAR NOT NULL,
+            reason VARCHAR NOT NULL, "row" VARCHAR)"""
+    )
+
+
+# Each entry moves the schema from version i to i + 1. Never edit a released step: add one.
+MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_migrate_to_1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def resolve_path(path: Path | str | None) -> Path:
+    """The warehouse file: the explicit path, else $REVLENS_WAREHOUSE, else ./revlens.duckdb."""
+    if path is not None:
+        return Path(path)
+    env = os.environ.get(ENV_VAR)
+    return Path(env) if env else DEFAULT_PATH
+
+
+class Warehouse:
+    """An open warehouse. Use `Warehouse.open(path)`; `ibis` is the read interface."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+        self.con = con
+        self.path = path
+        self._ibis: Any = None
+
+    @classmethod
+    def open(cls, path: Path | str | None = None, *, create: bool = False) -> Warehouse:
+        """Open the warehouse; with `create`, initialise or migrate it first."""
+        target = resolve_path(path)
+        if not create and str(target) != ":memory:" and not target.exists():
+            raise WarehouseError(
+                "no warehouse here yet",
+                where=str(target),
+                fix="run `revlens init` (or `revlens demo`) first, or pass --warehouse PATH",
+            )
+        if str(target) != ":memory:":
+            target.parent.mkdir(parents=True, exist_ok=True)
+        wh = cls(open_duckdb(target), target)
+        if create:
+            wh.migrate()
+        else:
+            wh.check_version()
+        return wh
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def ibis(self) -> Any:
+        """The Ibis backend for reads (KPIs, funnels, attribution)."""
+        if self._ibis is None:
+            self._ibis = ibis_backend(self.con)
+        return self._ibis
+
+    # -- schema version and migrations -------------------------------------------------
+    def schema_version(self) -> int:
+        exists = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [META_TABLE]
+        ).fetchone()
+        if not exists or exists[0] == 0:
+            return 0
+        row = self.con.execute(
+            f"SELECT value FROM {META_TABLE} WHERE key = 'schema_version'"
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def check_version(self) -> None:
+        version = self.schema_version()
+        if version > SCHEMA_VERSION:
+            raise WarehouseError(
+                f"the warehouse has schema version {version}, newer than this revlens "
+                f"understands ({SCHEMA_VERSION})",
+                where=str(self.path),
+                fix="upgrade revlens",
+            )
+        if version < SCHEMA_VERSION:
+            raise WarehouseError(
+                f"the warehouse has schema version {version}; this revlens needs "
+                f"{SCHEMA_VERSION}",
+                where=str(self.path),
+                fix="run `revlens init` to migrate it forward (data is kept)",
+            )
+
+    def migrate(self) -> list[int]:
+        """Apply the missing migrations in one transaction; returns the versions applied."""
+        current = self.schema_version()
+        if current > SCHEMA_VERSION:
+            self.check_version()
+        applied: list[int] = []
+        with self.transaction():
+            if current == 0:
+                self.con.execute(f"CREATE TABLE {META_TABLE} (key VARCHAR PRIMARY KEY, value VARCHAR)")
+                self._write_settings(WarehouseSettings())
+            for version in range(current, SCHEMA_VERSION):
+                MIGRATIONS[version](self.con)
+                applied.append(version + 1)
+            self.con.execute(
+                f"INSERT OR REPLACE INTO {META_TABLE} VALUES ('schema_version', ?)",
+                [str(SCHEMA_VERSION)],
+            )
+        return applied
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One all-or-nothing unit of work: any exception (or Ctrl-C) rolls it back."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    # -- settings ------------------------------------------------------------------------
+    def settings(self) -> WarehouseSettings:
+        rows = self.con.execute(
+            f"SELECT value FROM {META_TABLE} WHERE key = 'settings'"
+        ).fetchone()
+        return WarehouseSettings.model_validate_json(rows[0]) if rows else WarehouseSettings()
+
+    def update_settings(self, **changes: Any) -> WarehouseSettings:
+        merged = {**self.settings().model_dump(), **{k: v for k, v in changes.items() if v is not None}}
+        try:
+            new = WarehouseSettings.model_validate(merged)
+        except ValueError as exc:
+            raise RevlensError(str(exc), code="RL401", fix="correct the setting") from None
+        with self.transaction():
+            self._write_settings(new)
+        return new
+
+    def _write_settings(self, settings: WarehouseSettings) -> None:
+        self.con.execute(
+            f"INSERT OR REPLACE INTO {META_TABLE} VALUES ('settings', ?)",
+            [json.dumps(settings.model_dump(mode="json"))],
+        )
+
+    # -- contents ------------------------------------------------------------------------
+    def row_counts(self) -> dict[str, int]:
+        """Rows per canonical table, in data-model order."""
+        counts: dict[str, int] = {}
+        for table in TABLES:
+            row = self.con.execute(f"SELECT count(*) FROM {quote_ident(table.name)}").fetchone()
+            counts[table.name] = int(row[0]) if row else 0
+        return counts
