@@ -21,7 +21,8 @@ from revlens.errors import ImportAborted, InputFileError, did_you_mean
 from revlens.ingest.mapping import ColumnSource, Mapping, Output, identity_mapping
 from revlens.ingest.readers import LINE_COLUMN, Progress, RawData, ReadOptions, read_file
 from revlens.ingest.rules import Params, Rule, column_rules, raw_string, typed_value
-from revlens.model.schema import TABLES_BY_NAME, Table, table as lookup_table
+from revlens.model.schema import TABLES_BY_NAME, Table
+from revlens.model.schema import table as lookup_table
 from revlens.model.warehouse import IMPORTS_TABLE, REJECTS_TABLE, Warehouse, WarehouseSettings
 
 OnError = Literal["reject", "abort"]
@@ -174,7 +175,8 @@ def _check_header(table: Table, raw: RawData) -> None:
             value=", ".join(missing),
             code="RL110",
             fix=("; ".join(hints) + ": rename the column, or use a mapping file")
-            if hints else "add the column, check the delimiter, or use a mapping file",
+            if hints
+            else "add the column, check the delimiter, or use a mapping file",
         )
     extra = [c for c in raw.columns if c not in table.column_names]
     if extra:
@@ -203,8 +205,9 @@ class _Staged:
     name: str
 
 
-def _provided_columns(table: Table, output: Output, mapping: Mapping,
-                      settings: WarehouseSettings) -> dict[str, ColumnSource]:
+def _provided_columns(
+    table: Table, output: Output, mapping: Mapping, settings: WarehouseSettings
+) -> dict[str, ColumnSource]:
     """The canonical columns this output writes, with currency defaulted where money is."""
     cols = dict(output.columns)
     if table.money_date and "currency" not in cols and output.mode == "upsert":
@@ -216,8 +219,13 @@ def _provided_columns(table: Table, output: Output, mapping: Mapping,
     return {name: cols[name] for name in table.column_names if name in cols}
 
 
-def _stage(wh: Warehouse, staged: _Staged, mapping: Mapping, settings: WarehouseSettings,
-           rule_params: Params) -> list[Rule]:
+def _stage(
+    wh: Warehouse,
+    staged: _Staged,
+    mapping: Mapping,
+    settings: WarehouseSettings,
+    rule_params: Params,
+) -> list[Rule]:
     """Create the staging table of one output: raw strings, typed values; return its rules
     (their parameters go to `rule_params`)."""
     table, output = staged.table, staged.output
@@ -225,8 +233,11 @@ def _stage(wh: Warehouse, staged: _Staged, mapping: Mapping, settings: Warehouse
     sources = _provided_columns(table, output, mapping, settings)
     zone = mapping.timezone or settings.timezone
     strings = [f"{raw_string(src, params)} AS {q(name + '__s')}" for name, src in sources.items()]
-    strings += [f"raw.{q(src.from_)} AS {q(name + '__in')}" for name, src in sources.items()
-                if src.from_ and src.map is not None and src.unmapped == "reject"]
+    strings += [
+        f"raw.{q(src.from_)} AS {q(name + '__in')}"
+        for name, src in sources.items()
+        if src.from_ and src.map is not None and src.unmapped == "reject"
+    ]
     typed = [
         f"{typed_value(table.column(name), q(name + '__s'), src, zone, params)} AS {q(name)}"
         for name, src in sources.items()
@@ -237,23 +248,30 @@ def _stage(wh: Warehouse, staged: _Staged, mapping: Mapping, settings: Warehouse
     if table.hashed_key and table.key[0] not in sources:
         key = table.key[0]
         parts = ", ".join(f"coalesce(CAST({q(c)} AS VARCHAR), '')" for c in provided)
-        hashed = f", md5(concat_ws('|', {parts})) AS {q(key)}, md5(concat_ws('|', {parts})) AS {q(key + '__s')}"
+        digest = f"md5(concat_ws('|', {parts}))"
+        hashed = f", {digest} AS {q(key)}, {digest} AS {q(key + '__s')}"
         provided.insert(0, key)
     wh.con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {q(staged.name)} AS
-        WITH s AS (SELECT raw.{q(LINE_COLUMN)} AS {q(LINE_COLUMN)}, {', '.join(strings)}
+        WITH s AS (SELECT raw.{q(LINE_COLUMN)} AS {q(LINE_COLUMN)}, {", ".join(strings)}
                    FROM raw {where}),
-             t AS (SELECT *, {', '.join(typed)} FROM s)
+             t AS (SELECT *, {", ".join(typed)} FROM s)
         SELECT *{hashed} FROM t""",
         params.values,
     )
     staged.provided = provided
     rules = column_rules(table, output, provided, settings, rule_params)
     if output.mode == "update":
-        rules.append(Rule(None, "unknown_key", f"NOT ({_exists(table)})",
-                          f"concat_ws(' | ', {', '.join(q(k) for k in table.key)})",
-                          f"no {table.name} row has this key yet; import the {table.name} "
-                          "first (this mapping only enriches existing rows)"))
+        rules.append(
+            Rule(
+                None,
+                "unknown_key",
+                f"NOT ({_exists(table)})",
+                f"concat_ws(' | ', {', '.join(q(k) for k in table.key)})",
+                f"no {table.name} row has this key yet; import the {table.name} "
+                "first (this mapping only enriches existing rows)",
+            )
+        )
     return rules
 
 
@@ -277,12 +295,12 @@ def _key_match(table: Table, left: str, right: str) -> str:
 
 
 def _exists(table: Table, alias: str = "s") -> str:
-    return (f"EXISTS (SELECT 1 FROM main.{q(table.name)} AS w "
-            f"WHERE {_key_match(table, 'w', alias)})")
+    return f"EXISTS (SELECT 1 FROM main.{q(table.name)} AS w WHERE {_key_match(table, 'w', alias)})"
 
 
-def _import_one(wh: Warehouse, raw: RawData, mapping: Mapping, settings: WarehouseSettings,
-                import_id: str) -> FileResult:
+def _import_one(
+    wh: Warehouse, raw: RawData, mapping: Mapping, settings: WarehouseSettings, import_id: str
+) -> FileResult:
     con = wh.con
     con.register("raw", raw.table)
     staged_outputs: list[_Staged] = []
@@ -318,6 +336,8 @@ def _import_one(wh: Warehouse, raw: RawData, mapping: Mapping, settings: Warehou
     counts: list[TableCounts] = []
     for staged in staged_outputs:
         counts.append(_upsert(wh, staged, len(raw.pre_rejects)))
+    for staged in staged_outputs:
+        raw.warnings.extend(_consistency_warnings(wh, staged))
     rejects = _store_rejects(wh, raw, mapping, import_id)
     _log_import(wh, raw, mapping, import_id, counts, failed_lines)
     con.unregister("raw")
@@ -355,7 +375,7 @@ def _upsert(wh: Warehouse, staged: _Staged, pre_rejected: int) -> TableCounts:
     cols = staged.provided
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {ok} AS
-        SELECT {', '.join(q(c) for c in cols)}, {_exists(table)} AS __exists
+        SELECT {", ".join(q(c) for c in cols)}, {_exists(table)} AS __exists
         FROM {stg} AS s
         WHERE {q(LINE_COLUMN)} NOT IN (SELECT line FROM __fail WHERE line IS NOT NULL)"""
     )
@@ -367,16 +387,46 @@ def _upsert(wh: Warehouse, staged: _Staged, pre_rejected: int) -> TableCounts:
         assignments = ", ".join(f"{q(c)} = s.{q(c)}" for c in non_key)
         con.execute(
             f"""UPDATE main.{q(table.name)} AS w SET {assignments}
-            FROM (SELECT * FROM {ok} WHERE __exists) AS s WHERE {_key_match(table, 'w', 's')}"""
+            FROM (SELECT * FROM {ok} WHERE __exists) AS s WHERE {_key_match(table, "w", "s")}"""
         )
     if good - updated:
         names = ", ".join(q(c) for c in cols)
         con.execute(
-            f"INSERT INTO main.{q(table.name)} ({names}) SELECT {names} FROM {ok} WHERE NOT __exists"
+            f"INSERT INTO main.{q(table.name)} ({names}) "
+            f"SELECT {names} FROM {ok} WHERE NOT __exists"
         )
     con.execute(f"DROP TABLE {ok}")
     rejected = staged_rows - good + pre_rejected
     return TableCounts(table.name, staged_rows + pre_rejected, good - updated, updated, rejected)
+
+
+def _consistency_warnings(wh: Warehouse, staged: _Staged) -> list[str]:
+    """Loaded rows that are valid alone but odd beside the rest of the warehouse: stage events
+    of unknown contacts, or dated before their contact was created. They load (the data may
+    be true); the warning says so, and funnels decide how such events count."""
+    if staged.table.name != "stage_events":
+        return []
+    row = wh.con.execute(
+        f"""SELECT count(*) FILTER (WHERE c.contact_id IS NULL),
+                   count(*) FILTER (WHERE s.ts < c.created_at),
+                   min(s.contact_id) FILTER (WHERE s.ts < c.created_at)
+        FROM {q(staged.name)} AS s LEFT JOIN main.contacts AS c USING (contact_id)
+        WHERE s.{q(LINE_COLUMN)} NOT IN (SELECT line FROM __fail WHERE line IS NOT NULL)"""
+    ).fetchone()
+    assert row is not None
+    unknown, early, example = int(row[0]), int(row[1]), row[2]
+    warnings = []
+    if unknown:
+        warnings.append(
+            f"{unknown} stage events name contacts that are not in contacts yet; "
+            "import the contacts too"
+        )
+    if early:
+        warnings.append(
+            f"{early} stage events are dated before their contact was created "
+            f"(e.g. contact {example}); they are kept as they are"
+        )
+    return warnings
 
 
 def _store_rejects(wh: Warehouse, raw: RawData, mapping: Mapping, import_id: str) -> list[Reject]:
@@ -384,7 +434,7 @@ def _store_rejects(wh: Warehouse, raw: RawData, mapping: Mapping, import_id: str
     con = wh.con
     tables = sorted({o.table for o in mapping.outputs} | {_all_tables(mapping)})
     con.execute(
-        f"DELETE FROM {REJECTS_TABLE} WHERE file = ? AND list_contains(?, \"table\")",
+        f'DELETE FROM {REJECTS_TABLE} WHERE file = ? AND list_contains(?, "table")',
         [raw.path, tables],
     )
     con.execute(
@@ -402,16 +452,30 @@ def _store_rejects(wh: Warehouse, raw: RawData, mapping: Mapping, import_id: str
     return [Reject(raw.path, r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
 
-def _log_import(wh: Warehouse, raw: RawData, mapping: Mapping, import_id: str,
-                counts: list[TableCounts], failed_lines: int) -> None:
+def _log_import(
+    wh: Warehouse,
+    raw: RawData,
+    mapping: Mapping,
+    import_id: str,
+    counts: list[TableCounts],
+    failed_lines: int,
+) -> None:
     digest = _sha256(raw.path)
     details = json.dumps({"tables": [asdict(c) for c in counts], "warnings": raw.warnings})
     wh.con.execute(
         f"""INSERT INTO {IMPORTS_TABLE} VALUES
         (?, now()::TIMESTAMP, ?, ?, ?, ?, ?, ?, ?, ?)""",
-        [f"{import_id}-{_scalar(wh, f'SELECT count(*) FROM {IMPORTS_TABLE}')}", raw.path,
-         mapping.name, digest, raw.rows_read, sum(c.loaded for c in counts),
-         sum(c.updated for c in counts), failed_lines, details],
+        [
+            f"{import_id}-{_scalar(wh, f'SELECT count(*) FROM {IMPORTS_TABLE}')}",
+            raw.path,
+            mapping.name,
+            digest,
+            raw.rows_read,
+            sum(c.loaded for c in counts),
+            sum(c.updated for c in counts),
+            failed_lines,
+            details,
+        ],
     )
 
 

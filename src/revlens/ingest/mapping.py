@@ -29,7 +29,8 @@ class ColumnSource(BaseModel):
     value: str | None = None
     map: dict[str, str | None] | None = None
     unmapped: Literal["keep", "null", "reject"] = "keep"
-    default: str | None = None
+    fallback: ColumnSource | None = None  # where the value comes from when this one is empty
+    default: str | None = None  # the constant used when the value (and fallback) is empty
     format: str | None = None  # strptime format for dates and timestamps, e.g. "%d.%m.%Y %H:%M"
     timezone: str | None = None  # zone of zone-less timestamps in this column
     decimal: str = "."  # decimal separator of numbers, e.g. "," in German exports
@@ -106,7 +107,12 @@ class Mapping(BaseModel):
         """Every input column the mapping reads."""
         used: set[str] = set()
         for out in self.outputs:
-            used.update(s.from_ for s in out.columns.values() if s.from_)
+            for top in out.columns.values():
+                src: ColumnSource | None = top
+                while src is not None:
+                    if src.from_:
+                        used.add(src.from_)
+                    src = src.fallback
             if out.when:
                 used.add(out.when.column)
         return used
@@ -129,22 +135,34 @@ def check_against_schema(mapping: Mapping, where: str) -> None:
             continue
         unknown = sorted(set(out.columns) - set(table.column_names))
         if unknown:
-            problems.append(f"outputs[{i}] ({out.table}): unknown columns {unknown}; "
-                            f"the table has {list(table.column_names)}")
+            problems.append(
+                f"outputs[{i}] ({out.table}): unknown columns {unknown}; "
+                f"the table has {list(table.column_names)}"
+            )
         if out.mode == "upsert":
-            missing = [c for c in table.required if c not in out.columns
-                       and not (table.hashed_key and c in table.key)]
+            missing = [
+                c
+                for c in table.required
+                if c not in out.columns and not (table.hashed_key and c in table.key)
+            ]
             if missing:
-                problems.append(f"outputs[{i}] ({out.table}): required columns not mapped: "
-                                f"{missing} (or use mode: update to only enrich existing rows)")
+                problems.append(
+                    f"outputs[{i}] ({out.table}): required columns not mapped: "
+                    f"{missing} (or use mode: update to only enrich existing rows)"
+                )
         else:
             absent_keys = [k for k in table.key if k not in out.columns]
             if absent_keys:
-                problems.append(f"outputs[{i}] ({out.table}): mode update needs the key "
-                                f"columns {absent_keys}")
+                problems.append(
+                    f"outputs[{i}] ({out.table}): mode update needs the key columns {absent_keys}"
+                )
     if problems:
-        raise MappingError("; ".join(problems), where=where, code="RL201",
-                           fix="correct the mapping file (see docs/imports.md)")
+        raise MappingError(
+            "; ".join(problems),
+            where=where,
+            code="RL201",
+            fix="correct the mapping file (see docs/imports.md)",
+        )
 
 
 BUILTIN_PACKAGE = "revlens.ingest.mappings"
@@ -161,9 +179,12 @@ def load_mapping(name_or_path: str) -> Mapping:
     path = Path(name_or_path)
     if path.suffix in (".yml", ".yaml") or path.exists():
         if not path.exists():
-            raise MappingError("mapping file not found", where=str(path), code="RL202",
-                               fix="check the path, or use a built-in name: "
-                               + ", ".join(builtin_mappings()))
+            raise MappingError(
+                "mapping file not found",
+                where=str(path),
+                code="RL202",
+                fix="check the path, or use a built-in name: " + ", ".join(builtin_mappings()),
+            )
         text, where = path.read_text(encoding="utf-8"), str(path)
     else:
         if name_or_path not in builtin_mappings():
@@ -173,21 +194,28 @@ def load_mapping(name_or_path: str) -> Mapping:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise MappingError(f"not valid YAML: {exc}", where=where, code="RL203",
-                           fix="fix the YAML syntax") from None
+        raise MappingError(
+            f"not valid YAML: {exc}", where=where, code="RL203", fix="fix the YAML syntax"
+        ) from None
     try:
         mapping = Mapping.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
-        raise MappingError(problems, where=where, code="RL204",
-                           fix="correct the mapping file (see docs/imports.md)") from None
+        raise MappingError(
+            problems,
+            where=where,
+            code="RL204",
+            fix="correct the mapping file (see docs/imports.md)",
+        ) from None
     check_against_schema(mapping, where)
     return mapping
 
 
 def identity_mapping(table: Table, header: list[str]) -> Mapping:
     """The mapping `--table T` uses: every header column named like a canonical column."""
-    columns = {c: ColumnSource(**{"from": c}) for c in table.column_names if c in header}
+    columns = {
+        c: ColumnSource.model_validate({"from": c}) for c in table.column_names if c in header
+    }
     return Mapping(name=f"table:{table.name}", outputs=[Output(table=table.name, columns=columns)])

@@ -22,10 +22,16 @@ Progress = Callable[[int, int], None]  # (units done, units total)
 
 FileFormat = Literal["csv", "parquet", "jsonl", "xlsx"]
 SUFFIX_FORMATS: dict[str, FileFormat] = {
-    ".csv": "csv", ".tsv": "csv", ".txt": "csv",
-    ".parquet": "parquet", ".pq": "parquet",
-    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
-    ".xlsx": "xlsx", ".xlsm": "xlsx",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".xlsx": "xlsx",
+    ".xlsm": "xlsx",
 }
 
 
@@ -37,7 +43,9 @@ class ReadOptions(BaseModel):
     format: FileFormat | None = None
     delimiter: str | None = None
     quotechar: str | None = None
-    encoding: str | None = None  # e.g. utf-8, latin-1, cp1252; default: UTF-8 (BOM or not), else Latin-1
+    encoding: str | None = (
+        None  # e.g. utf-8, latin-1, cp1252; default: UTF-8 (BOM or not), else Latin-1
+    )
     sheet: str | None = None  # XLSX sheet name; default: the first sheet
     header_row: int = 1  # XLSX: the row that holds the column names
 
@@ -81,18 +89,24 @@ def detect_format(path: Path, options: ReadOptions) -> FileFormat:
     return fmt
 
 
-def read_file(path: Path, options: ReadOptions | None = None, progress: Progress | None = None) -> RawData:
+def read_file(
+    path: Path, options: ReadOptions | None = None, progress: Progress | None = None
+) -> RawData:
     """Read one input file into RawData, or raise InputFileError naming what is wrong."""
     options = options or ReadOptions()
     if not path.exists():
-        raise InputFileError("file not found", where=str(path), code="RL102",
-                             fix="check the path")
+        raise InputFileError("file not found", where=str(path), code="RL102", fix="check the path")
     fmt = detect_format(path, options)
     if path.stat().st_size == 0:
-        raise InputFileError("the file is empty (not even a header row)", where=str(path),
-                             code="RL103", fix="export the file again with its header row")
-    reader = {"csv": _read_csv, "parquet": _read_parquet, "jsonl": _read_jsonl,
-              "xlsx": _read_xlsx}[fmt]
+        raise InputFileError(
+            "the file is empty (not even a header row)",
+            where=str(path),
+            code="RL103",
+            fix="export the file again with its header row",
+        )
+    reader = {"csv": _read_csv, "parquet": _read_parquet, "jsonl": _read_jsonl, "xlsx": _read_xlsx}[
+        fmt
+    ]
     return reader(path, options, progress)
 
 
@@ -117,16 +131,21 @@ def _unique_header(names: list[str], path: Path) -> list[str]:
         if not name:
             continue
         if name in seen:
-            raise InputFileError(f"the header names column {name!r} twice", where=str(path),
-                                 value=name, code="RL104",
-                                 fix="rename or remove one of the two columns")
+            raise InputFileError(
+                f"the header names column {name!r} twice",
+                where=str(path),
+                value=name,
+                code="RL104",
+                fix="rename or remove one of the two columns",
+            )
         seen.add(name)
     return cleaned
 
 
 def _to_table(header: list[str], rows: list[list[str | None]], lines: list[int]) -> pa.Table:
-    arrays = {name: pa.array([r[i] for r in rows], pa.string())
-              for i, name in enumerate(header) if name}
+    arrays = {
+        name: pa.array([r[i] for r in rows], pa.string()) for i, name in enumerate(header) if name
+    }
     arrays[LINE_COLUMN] = pa.array(lines, pa.int64())
     return pa.table(arrays)
 
@@ -137,9 +156,12 @@ def _decode(path: Path, options: ReadOptions, warnings: list[str]) -> str:
         try:
             return data.decode(options.encoding)
         except (UnicodeDecodeError, LookupError) as exc:
-            raise InputFileError(f"cannot decode the file as {options.encoding}: {exc}",
-                                 where=str(path), code="RL105",
-                                 fix="pass the right --encoding (e.g. utf-8, latin-1, cp1252)") from None
+            raise InputFileError(
+                f"cannot decode the file as {options.encoding}: {exc}",
+                where=str(path),
+                code="RL105",
+                fix="pass the right --encoding (e.g. utf-8, latin-1, cp1252)",
+            ) from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -151,18 +173,15 @@ def _decode(path: Path, options: ReadOptions, warnings: list[str]) -> str:
 
 
 def _sniff_dialect(sample: str, options: ReadOptions) -> tuple[str, str]:
-    delimiter = options.delimiter
+    """The delimiter is the candidate that occurs most in the header line (ties: comma);
+    csv.Sniffer is not used as it guesses from data values and is easily fooled."""
     quotechar = options.quotechar or '"'
+    delimiter = options.delimiter
     if delimiter is None:
         first_line = sample.splitlines()[0] if sample else ""
-        try:
-            dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
-            delimiter = dialect.delimiter
-            if options.quotechar is None and dialect.quotechar in "\"'":
-                quotechar = dialect.quotechar
-        except csv.Error:
-            counts = {d: first_line.count(d) for d in ",;\t|"}
-            delimiter = max(counts, key=lambda d: counts[d]) if any(counts.values()) else ","
+        counts = {d: first_line.count(d) for d in ",;\t|"}
+        best = max(counts.values())
+        delimiter = "," if best == 0 or counts[","] == best else max(counts, key=counts.__getitem__)
     if delimiter == "\\t":
         delimiter = "\t"
     return delimiter, quotechar
@@ -176,8 +195,12 @@ def _read_csv(path: Path, options: ReadOptions, progress: Progress | None) -> Ra
     try:
         header_raw = next(reader)
     except StopIteration:
-        raise InputFileError("the file is empty (not even a header row)", where=str(path),
-                             code="RL103", fix="export the file again with its header row") from None
+        raise InputFileError(
+            "the file is empty (not even a header row)",
+            where=str(path),
+            code="RL103",
+            fix="export the file again with its header row",
+        ) from None
     header = _unique_header(header_raw, path)
     if len(header) == 1 and any(d in header[0] for d in ",;\t|" if d != delimiter):
         likely = max((d for d in ",;\t|" if d != delimiter), key=header[0].count)
@@ -197,10 +220,15 @@ def _read_csv(path: Path, options: ReadOptions, progress: Progress | None) -> Ra
         if not record or (len(record) == 1 and not record[0].strip()):
             continue  # a blank line is not a row
         if len(record) != width:
-            pre.append(PreReject(line, "field_count",
-                                 f"the row has {len(record)} fields but the header has {width}; "
-                                 "check the delimiter and quoting of this line",
-                                 delimiter.join(record)[:200]))
+            pre.append(
+                PreReject(
+                    line,
+                    "field_count",
+                    f"the row has {len(record)} fields but the header has {width}; "
+                    "check the delimiter and quoting of this line",
+                    delimiter.join(record)[:200],
+                )
+            )
             continue
         rows.append([_clean(v) for v in record])
         lines.append(line)
@@ -210,8 +238,9 @@ def _read_csv(path: Path, options: ReadOptions, progress: Progress | None) -> Ra
         progress(total, total)
     if not rows and not pre:
         warnings.append(f"{path.name} has a header but no data rows")
-    return RawData(str(path), _to_table(header, rows, lines), [h for h in header if h], pre,
-                   warnings)
+    return RawData(
+        str(path), _to_table(header, rows, lines), [h for h in header if h], pre, warnings
+    )
 
 
 def _read_jsonl(path: Path, options: ReadOptions, progress: Progress | None) -> RawData:
@@ -231,8 +260,9 @@ def _read_jsonl(path: Path, options: ReadOptions, progress: Progress | None) -> 
             pre.append(PreReject(number, "bad_json", f"not valid JSON: {exc.msg}", raw_line[:200]))
             continue
         if not isinstance(obj, dict):
-            pre.append(PreReject(number, "bad_json", "each line must be a JSON object",
-                                 raw_line[:200]))
+            pre.append(
+                PreReject(number, "bad_json", "each line must be a JSON object", raw_line[:200])
+            )
             continue
         for key in obj:
             if key not in known:
@@ -259,8 +289,12 @@ def _read_parquet(path: Path, options: ReadOptions, progress: Progress | None) -
     try:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise InputFileError(f"not a readable Parquet file: {exc}", where=str(path),
-                             code="RL106", fix="check that the file is Parquet") from None
+        raise InputFileError(
+            f"not a readable Parquet file: {exc}",
+            where=str(path),
+            code="RL106",
+            fix="check that the file is Parquet",
+        ) from None
     columns = {}
     for name in table.column_names:
         col = table[name]
@@ -269,7 +303,9 @@ def _read_parquet(path: Path, options: ReadOptions, progress: Progress | None) -
             col = pc.strftime(col, format="%Y-%m-%dT%H:%M:%S+00:00")
         elif not pa.types.is_string(col.type):
             col = pc.cast(col, pa.string())
-        col = pc.if_else(pc.equal(pc.utf8_trim_whitespace(col), ""), None, pc.utf8_trim_whitespace(col))
+        col = pc.if_else(
+            pc.equal(pc.utf8_trim_whitespace(col), ""), None, pc.utf8_trim_whitespace(col)
+        )
         columns[name] = col
     columns[LINE_COLUMN] = pa.array(range(1, table.num_rows + 1), pa.int64())
     return RawData(str(path), pa.table(columns), list(table.column_names))
@@ -281,14 +317,22 @@ def _read_xlsx(path: Path, options: ReadOptions, progress: Progress | None) -> R
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a broken file
-        raise InputFileError(f"not a readable XLSX workbook: {exc}", where=str(path),
-                             code="RL106", fix="save the file again as .xlsx") from None
+        raise InputFileError(
+            f"not a readable XLSX workbook: {exc}",
+            where=str(path),
+            code="RL106",
+            fix="save the file again as .xlsx",
+        ) from None
     try:
         if options.sheet:
             if options.sheet not in book.sheetnames:
-                raise InputFileError(f"no sheet named {options.sheet!r}", where=str(path),
-                                     value=options.sheet, code="RL107",
-                                     fix=f"use one of: {', '.join(book.sheetnames)}")
+                raise InputFileError(
+                    f"no sheet named {options.sheet!r}",
+                    where=str(path),
+                    value=options.sheet,
+                    code="RL107",
+                    fix=f"use one of: {', '.join(book.sheetnames)}",
+                )
             sheet = book[options.sheet]
         else:
             sheet = book.worksheets[0]
@@ -301,8 +345,12 @@ def _read_xlsx(path: Path, options: ReadOptions, progress: Progress | None) -> R
                 header = _unique_header(["" if v is None else str(v) for v in values], path)
                 break
         if not header:
-            raise InputFileError("the sheet has no header row", where=str(path), code="RL103",
-                                 fix="put the column names in the first row")
+            raise InputFileError(
+                "the sheet has no header row",
+                where=str(path),
+                code="RL103",
+                fix="put the column names in the first row",
+            )
         rows: list[list[str | None]] = []
         lines: list[int] = []
         for values in rows_iter:
@@ -316,8 +364,9 @@ def _read_xlsx(path: Path, options: ReadOptions, progress: Progress | None) -> R
     finally:
         book.close()
     warnings = [] if rows else [f"{path.name} has a header but no data rows"]
-    return RawData(str(path), _to_table(header, rows, lines), [h for h in header if h], [],
-                   warnings)
+    return RawData(
+        str(path), _to_table(header, rows, lines), [h for h in header if h], [], warnings
+    )
 
 
 def from_arrow(name: str, table: pa.Table) -> RawData:

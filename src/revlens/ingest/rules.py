@@ -30,7 +30,7 @@ class Params:
 
 @dataclass(frozen=True)
 class Rule:
-    """A row fails `column` with `code` where `condition` holds; `reason` says why and how to fix."""
+    """A row fails `column` with `code` where `condition` holds; `reason` says why and the fix."""
 
     column: str | None
     code: str
@@ -57,6 +57,8 @@ def raw_string(src: ColumnSource, params: Params) -> str:
         expr = f"replace({expr}, {params.add(src.thousands)}, '')"
     if src.decimal != ".":
         expr = f"replace({expr}, {params.add(src.decimal)}, '.')"
+    if src.fallback is not None:
+        expr = f"COALESCE({expr}, {raw_string(src.fallback, params)})"
     if src.default is not None:
         expr = f"COALESCE({expr}, {params.add(src.default)})"
     return expr
@@ -75,9 +77,11 @@ def typed_value(col: Column, s: str, src: ColumnSource | None, zone: str, params
         d = f"TRY_CAST({s} AS DOUBLE)"
         return f"(CASE WHEN isfinite({d}) AND {d} = floor({d}) THEN CAST({d} AS BIGINT) END)"
     if col.type == "boolean":
-        return (f"(CASE WHEN lower({s}) IN ({', '.join(params.add(w) for w in TRUE_WORDS)}) "
-                f"THEN TRUE WHEN lower({s}) IN ({', '.join(params.add(w) for w in FALSE_WORDS)}) "
-                "THEN FALSE END)")
+        return (
+            f"(CASE WHEN lower({s}) IN ({', '.join(params.add(w) for w in TRUE_WORDS)}) "
+            f"THEN TRUE WHEN lower({s}) IN ({', '.join(params.add(w) for w in FALSE_WORDS)}) "
+            "THEN FALSE END)"
+        )
     if col.type == "date":
         if fmt:
             return f"CAST(try_strptime({s}, {params.add(fmt)}) AS DATE)"
@@ -90,8 +94,10 @@ def typed_value(col: Column, s: str, src: ColumnSource | None, zone: str, params
             return f"timezone('UTC', {parsed})"
         return _naive_to_utc(parsed, column_zone, params)
     naive = _naive_to_utc(f"TRY_CAST({s} AS TIMESTAMP)", column_zone, params)
-    return (f"(CASE WHEN regexp_matches({s}, {params.add(OFFSET_PATTERN)}) "
-            f"THEN timezone('UTC', TRY_CAST({s} AS TIMESTAMPTZ)) ELSE {naive} END)")
+    return (
+        f"(CASE WHEN regexp_matches({s}, {params.add(OFFSET_PATTERN)}) "
+        f"THEN timezone('UTC', TRY_CAST({s} AS TIMESTAMPTZ)) ELSE {naive} END)"
+    )
 
 
 def _naive_to_utc(expr: str, zone: str, params: Params) -> str:
@@ -107,7 +113,10 @@ def allowed_values(col: Column, settings: WarehouseSettings) -> tuple[str, ...] 
 
 
 def column_rules(
-    table: Table, output: Output, provided: list[str], settings: WarehouseSettings,
+    table: Table,
+    output: Output,
+    provided: list[str],
+    settings: WarehouseSettings,
     params: Params,
 ) -> list[Rule]:
     """Every row rule of the data model that applies to this output."""
@@ -117,46 +126,87 @@ def column_rules(
         s, v = q(f"{name}__s"), q(name)
         src = output.columns.get(name)
         if col.required:
-            rules.append(Rule(name, "missing", f"{s} IS NULL", s,
-                              f"{name} is required and empty; fill it in the file or map a "
-                              "default in the mapping"))
+            rules.append(
+                Rule(
+                    name,
+                    "missing",
+                    f"{s} IS NULL",
+                    s,
+                    f"{name} is required and empty; fill it in the file or map a "
+                    "default in the mapping",
+                )
+            )
         if col.type != "string":
             expected = _expected(col, src)
-            rules.append(Rule(name, f"bad_{col.type}", f"{s} IS NOT NULL AND {v} IS NULL", s,
-                              f"{name} is not a valid {col.type}: expected {expected}"))
+            rules.append(
+                Rule(
+                    name,
+                    f"bad_{col.type}",
+                    f"{s} IS NOT NULL AND {v} IS NULL",
+                    s,
+                    f"{name} is not a valid {col.type}: expected {expected}",
+                )
+            )
         if col.non_negative:
-            rules.append(Rule(name, "negative", f"{v} < 0", s,
-                              f"{name} must not be negative"))
+            rules.append(Rule(name, "negative", f"{v} < 0", s, f"{name} must not be negative"))
         allowed = allowed_values(col, settings)
         if allowed is not None:
-            rules.append(Rule(name, "unknown_value",
-                              f"{v} IS NOT NULL AND NOT list_contains({params.add(list(allowed))}, {v})",
-                              s, f"{name} must be one of {', '.join(allowed)}; map other "
-                              "values in a mapping file"))
+            rules.append(
+                Rule(
+                    name,
+                    "unknown_value",
+                    f"{v} IS NOT NULL AND NOT list_contains({params.add(list(allowed))}, {v})",
+                    s,
+                    f"{name} must be one of {', '.join(allowed)}; map other "
+                    "values in a mapping file",
+                )
+            )
         if src is not None and src.map is not None and src.unmapped == "reject" and src.from_:
-            rules.append(Rule(name, "unmapped_value",
-                              f"{q(name + '__in')} IS NOT NULL AND NOT list_contains("
-                              f"{params.add(list(src.map))}, {q(name + '__in')})",
-                              q(name + "__in"),
-                              f"{src.from_} has a value the mapping does not list; add it "
-                              f"to the map of {name}"))
+            rules.append(
+                Rule(
+                    name,
+                    "unmapped_value",
+                    f"{q(name + '__in')} IS NOT NULL AND NOT list_contains("
+                    f"{params.add(list(src.map))}, {q(name + '__in')})",
+                    q(name + "__in"),
+                    f"{src.from_} has a value the mapping does not list; add it "
+                    f"to the map of {name}",
+                )
+            )
     for rule in table.order_rules:
         if rule.earlier in provided and rule.later in provided:
-            rules.append(Rule(rule.later, "order",
-                              f"{q(rule.later)} < {q(rule.earlier)}", f"CAST({q(rule.later)} AS VARCHAR)",
-                              f"{rule.later} is before {rule.earlier}; correct one of the two"))
+            rules.append(
+                Rule(
+                    rule.later,
+                    "order",
+                    f"{q(rule.later)} < {q(rule.earlier)}",
+                    f"CAST({q(rule.later)} AS VARCHAR)",
+                    f"{rule.later} is before {rule.earlier}; correct one of the two",
+                )
+            )
     if table.money_date and "currency" in provided:
         cur = q("currency")
-        rules.append(Rule("currency", "bad_currency",
-                          f"{cur} IS NOT NULL AND NOT regexp_full_match({cur}, '[A-Z]{{3}}')",
-                          q("currency__s"), "currency must be an ISO 4217 code such as EUR"))
-        rules.append(Rule("currency", "no_fx_rate",
-                          f"regexp_full_match({cur}, '[A-Z]{{3}}') AND {cur} <> "
-                          f"{params.add(settings.reporting_currency)} AND {cur} NOT IN "
-                          "(SELECT DISTINCT currency FROM fx_rates)",
-                          cur,
-                          f"no rate in fx_rates converts this currency to "
-                          f"{settings.reporting_currency}; import fx_rates for it first"))
+        rules.append(
+            Rule(
+                "currency",
+                "bad_currency",
+                f"{cur} IS NOT NULL AND NOT regexp_full_match({cur}, '[A-Z]{{3}}')",
+                q("currency__s"),
+                "currency must be an ISO 4217 code such as EUR",
+            )
+        )
+        rules.append(
+            Rule(
+                "currency",
+                "no_fx_rate",
+                f"regexp_full_match({cur}, '[A-Z]{{3}}') AND {cur} <> "
+                f"{params.add(settings.reporting_currency)} AND {cur} NOT IN "
+                "(SELECT DISTINCT currency FROM fx_rates)",
+                cur,
+                f"no rate in fx_rates converts this currency to "
+                f"{settings.reporting_currency}; import fx_rates for it first",
+            )
+        )
     return rules
 
 

@@ -22,7 +22,14 @@ SQL_TYPES: dict[ColumnType, str] = {
 
 TOUCH_TYPES = ("session", "ad_click", "email_click", "event", "call", "chat", "form", "offline")
 EMAIL_EVENTS = (
-    "sent", "delivered", "open", "click", "forward", "bounce", "subscribe", "unsubscribe",
+    "sent",
+    "delivered",
+    "open",
+    "click",
+    "forward",
+    "bounce",
+    "subscribe",
+    "unsubscribe",
 )
 ACTIVITY_TYPES = ("call", "email", "meeting", "status_change")
 DEFAULT_STAGES = ("lead", "mql", "sql", "opportunity", "customer")

@@ -172,8 +172,7 @@ class Warehouse:
             )
         if version < SCHEMA_VERSION:
             raise WarehouseError(
-                f"the warehouse has schema version {version}; this revlens needs "
-                f"{SCHEMA_VERSION}",
+                f"the warehouse has schema version {version}; this revlens needs {SCHEMA_VERSION}",
                 where=str(self.path),
                 fix="run `revlens init` to migrate it forward (data is kept)",
             )
@@ -186,7 +185,9 @@ class Warehouse:
         applied: list[int] = []
         with self.transaction():
             if current == 0:
-                self.con.execute(f"CREATE TABLE {META_TABLE} (key VARCHAR PRIMARY KEY, value VARCHAR)")
+                self.con.execute(
+                    f"CREATE TABLE {META_TABLE} (key VARCHAR PRIMARY KEY, value VARCHAR)"
+                )
                 self._write_settings(WarehouseSettings())
             for version in range(current, SCHEMA_VERSION):
                 MIGRATIONS[version](self.con)
@@ -210,13 +211,14 @@ class Warehouse:
 
     # -- settings ------------------------------------------------------------------------
     def settings(self) -> WarehouseSettings:
-        rows = self.con.execute(
-            f"SELECT value FROM {META_TABLE} WHERE key = 'settings'"
-        ).fetchone()
+        rows = self.con.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'settings'").fetchone()
         return WarehouseSettings.model_validate_json(rows[0]) if rows else WarehouseSettings()
 
     def update_settings(self, **changes: Any) -> WarehouseSettings:
-        merged = {**self.settings().model_dump(), **{k: v for k, v in changes.items() if v is not None}}
+        merged = {
+            **self.settings().model_dump(),
+            **{k: v for k, v in changes.items() if v is not None},
+        }
         try:
             new = WarehouseSettings.model_validate(merged)
         except ValueError as exc:

@@ -1,0 +1,174 @@
+"""The `revlens` command: a thin Typer layer over the library. Errors print one clear message
+(code, place, value, fix) and exit non-zero; a traceback only with --debug."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from revlens import __version__
+from revlens.cli.output import OutputFormat, console, err_console, print_rows, to_json
+
+__all__ = [
+    "FormatOption",
+    "OutputFormat",
+    "app",
+    "console",
+    "open_warehouse",
+    "print_rows",
+    "state",
+    "to_json",
+]
+from revlens.errors import ImportAborted, RevlensError
+from revlens.model.warehouse import Warehouse, resolve_path
+
+app = typer.Typer(
+    name="revlens",
+    help="Revenue analytics for marketing and sales teams: import exports, get trusted KPIs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class State:
+    """Global options, set by the callback and read by commands."""
+
+    warehouse: Path | None = None
+    debug: bool = False
+
+
+state = State()
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"revlens {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    warehouse: Annotated[
+        Path | None,
+        typer.Option(
+            "--warehouse",
+            "-w",
+            help="Warehouse file (default: $REVLENS_WAREHOUSE or ./revlens.duckdb).",
+            envvar="REVLENS_WAREHOUSE",
+            show_envvar=True,
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """revlens: one trusted set of sales & marketing KPIs from your exports."""
+    state.warehouse = warehouse
+    state.debug = debug
+
+
+def open_warehouse(create: bool = False) -> Warehouse:
+    return Warehouse.open(state.warehouse, create=create)
+
+
+FormatOption = Annotated[
+    OutputFormat, typer.Option("--format", "-f", help="Output format: table, json or csv.")
+]
+
+
+@app.command()
+def init(
+    currency: Annotated[str | None, typer.Option(help="Reporting currency (ISO 4217).")] = None,
+    timezone: Annotated[
+        str | None, typer.Option(help="Zone of input timestamps that carry none (IANA name).")
+    ] = None,
+    stages: Annotated[
+        str | None, typer.Option(help="Lifecycle stages in funnel order, comma-separated.")
+    ] = None,
+    week_start: Annotated[
+        int | None, typer.Option(help="First day of the week, ISO number (1 = Monday).")
+    ] = None,
+    fiscal_year_start: Annotated[
+        int | None, typer.Option(help="Month (1-12) in which the fiscal year starts.")
+    ] = None,
+) -> None:
+    """Create the warehouse (every canonical table) or migrate it forward; set its settings."""
+    path = resolve_path(state.warehouse)
+    with Warehouse.open(path, create=True) as wh:
+        settings = wh.update_settings(
+            reporting_currency=currency,
+            timezone=timezone,
+            stages=tuple(s.strip() for s in stages.split(",")) if stages else None,
+            week_start=week_start,
+            fiscal_year_start_month=fiscal_year_start,
+        )
+        console.print(f"warehouse {path} ready (schema version {wh.schema_version()})")
+        console.print(to_json(settings.model_dump(mode="json")), highlight=False)
+
+
+@app.command()
+def tables(format: FormatOption = OutputFormat.table) -> None:
+    """Row counts of every canonical table (JSON: an object table -> count)."""
+    with open_warehouse() as wh:
+        counts = wh.row_counts()
+    if format is OutputFormat.json:
+        print(to_json(counts))
+    else:
+        print_rows([{"table": k, "rows": v} for k, v in counts.items()], format, title="tables")
+
+
+def main() -> None:
+    """Entry point: run the app, turning RevlensError into one clear message."""
+    try:
+        app(standalone_mode=False)
+    except RevlensError as exc:
+        if state.debug:
+            raise
+        err_console.print(exc.render(), highlight=False, markup=False)
+        if isinstance(exc, ImportAborted) and exc.result is not None:
+            _print_abort_rejects(exc.result)
+        sys.exit(2 if isinstance(exc, ImportAborted) else 1)
+    except KeyboardInterrupt:
+        err_console.print("interrupted: nothing was changed by the unfinished command")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(1)
+    except Exception as exc:  # the click usage errors and anything unexpected
+        import click  # type: ignore[import-not-found, unused-ignore]
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if state.debug:
+            raise
+        err_console.print(
+            f"error RL999: unexpected {type(exc).__name__}: {exc}\n"
+            "  fix: run again with --debug and report the traceback",
+            highlight=False,
+            markup=False,
+        )
+        sys.exit(1)
+
+
+def _print_abort_rejects(result: Any) -> None:
+    for f in result.files:
+        for r in f.rejects[:20]:
+            err_console.print(
+                f"  {r.file}:{r.line} [{r.table}.{r.column}] {r.reason} (value: {r.value!r})",
+                highlight=False,
+                markup=False,
+            )
+
+
+# The command modules register themselves on `app`; imported last, as they import from here.
+from revlens.cli import commands_import, commands_summary  # noqa: E402, F401

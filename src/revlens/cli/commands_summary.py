@@ -1,0 +1,130 @@
+"""`revlens summary` and `revlens demo`: the headline KPIs, and a realistic data set to see
+them on."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from revlens.cli.app import FormatOption, app, console, open_warehouse, print_rows, state
+from revlens.cli.output import OutputFormat
+from revlens.compile.headline import default_range, headline
+from revlens.model.warehouse import Warehouse
+
+MONEY_KPIS = {"revenue", "spend", "cpl", "cac"}
+
+
+def _show(value: float | None, unit: str) -> str:
+    if value is None:
+        return "n/a"
+    if unit == "percent":
+        return f"{value:.1%}"
+    if unit == "money":
+        return f"{value:,.2f}"
+    return f"{value:,.0f}"
+
+
+def print_summary(
+    wh: Warehouse, start: dt.date | None, end: dt.date | None, fmt: OutputFormat
+) -> None:
+    """The headline KPIs of a range (default: the last twelve full months of data)."""
+    lo, hi = default_range(wh)
+    values = headline(wh, start or lo, end or hi)
+    if fmt is OutputFormat.table:
+        currency = wh.settings().reporting_currency
+        rows = [
+            {
+                "kpi": v.kpi,
+                "name": v.name,
+                "value": _show(v.value, v.unit)
+                + (f" {currency}" if v.unit == "money" and v.value is not None else ""),
+            }
+            for v in values
+        ]
+        print_rows(rows, fmt, title=f"KPI summary {start or lo} .. {end or hi}")
+    else:
+        print_rows([v.to_dict() for v in values], fmt)
+
+
+@app.command()
+def summary(
+    start: Annotated[
+        dt.datetime | None,
+        typer.Option(
+            "--from", formats=["%Y-%m-%d"], help="First day (default: 12 full months back)."
+        ),
+    ] = None,
+    end: Annotated[
+        dt.datetime | None,
+        typer.Option(
+            "--to", formats=["%Y-%m-%d"], help="Last day, included (default: end of last month)."
+        ),
+    ] = None,
+    format: FormatOption = OutputFormat.table,
+) -> None:
+    """Headline KPIs: leads, MQLs, SQLs, opportunities, customers, revenue, spend, CPL, CAC,
+    win rate."""
+    with open_warehouse() as wh:
+        print_summary(wh, start.date() if start else None, end.date() if end else None, format)
+
+
+@app.command()
+def demo(
+    contacts: Annotated[int, typer.Option(help="Number of contacts to generate.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data.")] = 42,
+    no_serve: Annotated[
+        bool,
+        typer.Option(
+            "--no-serve",
+            help="Load the data and print the KPI summary, without starting the dashboard.",
+        ),
+    ] = False,
+    parquet: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the data set as Parquet files under this folder "
+            "(streamed, for benchmarks) instead of loading it."
+        ),
+    ] = None,
+) -> None:
+    """Generate a realistic, seeded demo data set (24 months, every table) and load it through
+    the normal import path, then print the KPI summary."""
+    from revlens.demo.generate import load_demo, write_parquet
+
+    if parquet is not None:
+        counts = write_parquet(parquet, contacts=contacts, seed=seed)
+        print_rows(
+            [{"table": k, "rows": v} for k, v in counts.items()],
+            OutputFormat.table,
+            title=f"demo data written to {parquet}",
+        )
+        return
+    with Warehouse.open(state.warehouse, create=True) as wh:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("generating and loading demo data", total=None)
+
+            def report(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            counts = load_demo(wh, contacts=contacts, seed=seed, progress=report)
+        print_rows(
+            [{"table": k, "rows": v} for k, v in counts.items()],
+            OutputFormat.table,
+            title=f"demo data loaded into {wh.path}",
+        )
+        print_summary(wh, None, None, OutputFormat.table)
+    if not no_serve:
+        console.print(
+            "The dashboard is not part of this version yet; explore with "
+            "`revlens summary`, `revlens tables` and `revlens rejects`."
+        )

@@ -1,0 +1,60 @@
+"""Printing results the same way in every command: a Rich table, JSON or CSV."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return value
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, default=_plain, indent=2, ensure_ascii=False)
+
+
+def print_rows(
+    rows: Sequence[Mapping[str, Any]],
+    fmt: OutputFormat,
+    *,
+    title: str | None = None,
+    columns: Sequence[str] | None = None,
+) -> None:
+    """Print a list of row objects in the chosen format."""
+    cols = list(columns) if columns else (list(rows[0].keys()) if rows else [])
+    if fmt is OutputFormat.json:
+        print(to_json([dict(r) for r in rows]))
+    elif fmt is OutputFormat.csv:
+        writer = csv.DictWriter(
+            sys.stdout, fieldnames=cols, extrasaction="ignore", lineterminator="\n"
+        )
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({k: _plain(r.get(k)) for k in cols})
+    else:
+        table = Table(title=title, show_lines=False)
+        for c in cols:
+            table.add_column(c, overflow="fold")
+        for r in rows:
+            table.add_row(*("" if r.get(c) is None else str(_plain(r.get(c))) for c in cols))
+        console.print(table)
