@@ -21,7 +21,7 @@ from revlens.errors import ImportAborted, InputFileError, did_you_mean
 from revlens.ingest.mapping import ColumnSource, Mapping, Output, identity_mapping
 from revlens.ingest.readers import LINE_COLUMN, Progress, RawData, ReadOptions, read_file
 from revlens.ingest.rules import Params, Rule, column_rules, raw_string, typed_value
-from revlens.model.schema import TABLES_BY_NAME, Table
+from revlens.model.schema import SQL_TYPES, TABLES_BY_NAME, Table
 from revlens.model.schema import table as lookup_table
 from revlens.model.warehouse import IMPORTS_TABLE, REJECTS_TABLE, Warehouse, WarehouseSettings
 
@@ -244,6 +244,13 @@ def _stage(
     ]
     where = _condition(output, params)
     provided = list(sources)
+    # Optional key parts the file does not carry are NULL (e.g. spend without campaign).
+    for key in table.key:
+        if key not in sources and not table.hashed_key:
+            sql_type = SQL_TYPES[table.column(key).type]
+            strings.append(f"CAST(NULL AS VARCHAR) AS {q(key + '__s')}")
+            typed.append(f"CAST(NULL AS {sql_type}) AS {q(key)}")
+            provided.append(key)
     hashed = ""
     if table.hashed_key and table.key[0] not in sources:
         key = table.key[0]

@@ -1,0 +1,65 @@
+"""The warehouse: every canonical table with its types and keys, versioned and migrated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from revlens.errors import WarehouseError
+from revlens.model.schema import TABLES
+from revlens.model.warehouse import META_TABLE, SCHEMA_VERSION, Warehouse
+
+
+def test_init_creates_every_canonical_table_with_types_and_keys(tmp_path: Path) -> None:
+    with Warehouse.open(tmp_path / "w.duckdb", create=True) as wh:
+        assert wh.schema_version() == SCHEMA_VERSION
+        for table in TABLES:
+            cols = wh.con.execute(
+                "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+                "WHERE table_name = ? ORDER BY ordinal_position", [table.name]
+            ).fetchall()
+            assert [c[0] for c in cols] == list(table.column_names)
+            required = {c[0] for c in cols if c[2] == "NO"}
+            assert required == set(table.required)
+            if all(table.column(k).required for k in table.key):
+                pk = wh.con.execute(
+                    "SELECT constraint_column_names FROM duckdb_constraints() "
+                    "WHERE table_name = ? AND constraint_type = 'PRIMARY KEY'", [table.name]
+                ).fetchone()
+                assert pk is not None and list(pk[0]) == list(table.key)
+        assert wh.row_counts() == {t.name: 0 for t in TABLES}
+
+
+def test_init_twice_is_a_no_op_and_keeps_data(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    with Warehouse.open(path, create=True) as wh:
+        wh.con.execute("INSERT INTO fx_rates VALUES ('2024-01-01', 'EUR', 1.1)")
+    with Warehouse.open(path, create=True) as wh:
+        assert wh.migrate() == []
+        assert wh.row_counts()["fx_rates"] == 1
+
+
+def test_missing_warehouse_says_how_to_create_it(tmp_path: Path) -> None:
+    with pytest.raises(WarehouseError) as err:
+        Warehouse.open(tmp_path / "none.duckdb")
+    assert "revlens init" in (err.value.fix or "")
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    with Warehouse.open(path, create=True) as wh:
+        wh.con.execute(f"UPDATE {META_TABLE} SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(WarehouseError, match="newer than this revlens"):
+        Warehouse.open(path)
+
+
+def test_settings_are_validated_and_kept(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    with Warehouse.open(path, create=True) as wh:
+        wh.update_settings(reporting_currency="EUR", timezone="Europe/Berlin")
+        with pytest.raises(Exception, match="IANA time zone"):
+            wh.update_settings(timezone="Mars/Olympus")
+    with Warehouse.open(path) as wh:
+        assert wh.settings().reporting_currency == "EUR"
+        assert wh.settings().timezone == "Europe/Berlin"
