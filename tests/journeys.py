@@ -1,7 +1,7 @@
 """Build warehouse contents from readable journeys, through the real import path:
 
-    journeys_for(wh, {"alice": [stage("lead", "2024-01-05"), touch("paid_search", "2024-01-01"),
-                                deal(1200, "2024-02-01", closed="2024-03-01", won=True)]})
+journeys_for(wh, {"alice": [stage("lead", "2024-01-05"), touch("paid_search", "2024-01-01"),
+                            deal(1200, "2024-02-01", closed="2024-03-01", won=True)]})
 """
 
 from __future__ import annotations
@@ -25,7 +25,11 @@ class Event:
 
 
 def ts(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text) if "T" in text or " " in text else dt.datetime.fromisoformat(text + "T00:00:00")
+    return (
+        dt.datetime.fromisoformat(text)
+        if "T" in text or " " in text
+        else dt.datetime.fromisoformat(text + "T00:00:00")
+    )
 
 
 def stage(name: str, at: str) -> Event:
@@ -36,16 +40,33 @@ def touch(channel: str, at: str, **extra: Any) -> Event:
     return Event("touchpoints", {"channel": channel, "ts": ts(at), **extra})
 
 
-def deal(amount: float, created: str, *, closed: str | None = None, won: bool | None = None,
-         currency: str = "USD", account: str | None = None, stage_name: str = "open") -> Event:
-    return Event("opportunities", {
-        "amount": amount, "created_at": ts(created), "closed_at": ts(closed) if closed else None,
-        "is_won": won, "currency": currency, "account_id": account, "stage": stage_name,
-    })
+def deal(
+    amount: float,
+    created: str,
+    *,
+    closed: str | None = None,
+    won: bool | None = None,
+    currency: str = "USD",
+    account: str | None = None,
+    stage_name: str = "open",
+) -> Event:
+    return Event(
+        "opportunities",
+        {
+            "amount": amount,
+            "created_at": ts(created),
+            "closed_at": ts(closed) if closed else None,
+            "is_won": won,
+            "currency": currency,
+            "account_id": account,
+            "stage": stage_name,
+        },
+    )
 
 
-def journeys_for(wh: Warehouse, people: dict[str, list[Event]], *,
-                 created: str = "2024-01-01") -> None:
+def journeys_for(
+    wh: Warehouse, people: dict[str, list[Event]], *, created: str = "2024-01-01"
+) -> None:
     """Load contacts and their events; each contact is created at its earliest event."""
     rows: dict[str, list[dict[str, Any]]] = {}
     for person, events in people.items():
@@ -67,7 +88,10 @@ def load_rows(wh: Warehouse, rows: dict[str, list[dict[str, Any]]]) -> None:
     for name in order:
         if name not in rows:
             continue
-        result = import_raw(wh, [from_arrow(f"test:{name}", pa.Table.from_pylist(rows[name]))],
-                            table=canonical(name))
+        result = import_raw(
+            wh,
+            [from_arrow(f"test:{name}", pa.Table.from_pylist(rows[name]))],
+            table=canonical(name),
+        )
         rejects = [r for f in result.files for r in f.rejects]
         assert not rejects, rejects

@@ -14,24 +14,36 @@ from revlens.model.warehouse import Warehouse
 START, END = dt.date(2024, 1, 1), dt.date(2024, 3, 31)
 
 PEOPLE: dict[str, list[Event]] = {
-    "alice": [stage("lead", "2024-01-05"), stage("mql", "2024-01-20"),
-              stage("mql", "2024-02-01"),  # a repeat counts once
-              stage("sql", "2024-02-10"),
-              deal(1000, "2024-02-15", closed="2024-03-01", won=True)],
-    "bob": [stage("lead", "2024-01-10"), stage("sql", "2024-01-25"),  # skips mql
-            deal(700, "2024-01-28", closed="2024-03-05", won=False)],
-    "carol": [stage("lead", "2023-12-20"), stage("mql", "2024-01-03"),
-              deal(500, "2024-01-10", closed="2024-02-20", won=True, currency="EUR",
-                   account="acme")],
+    "alice": [
+        stage("lead", "2024-01-05"),
+        stage("mql", "2024-01-20"),
+        stage("mql", "2024-02-01"),  # a repeat counts once
+        stage("sql", "2024-02-10"),
+        deal(1000, "2024-02-15", closed="2024-03-01", won=True),
+    ],
+    "bob": [
+        stage("lead", "2024-01-10"),
+        stage("sql", "2024-01-25"),  # skips mql
+        deal(700, "2024-01-28", closed="2024-03-05", won=False),
+    ],
+    "carol": [
+        stage("lead", "2023-12-20"),
+        stage("mql", "2024-01-03"),
+        deal(500, "2024-01-10", closed="2024-02-20", won=True, currency="EUR", account="acme"),
+    ],
     "dave": [touch("paid_search", "2024-02-02")],  # no lead event: created_at is the lead date
     "erin": [deal(900, "2024-03-01", closed="2024-03-10", won=True, account="acme")],
     "frank": [stage("lead", "2024-03-20"), deal(300, "2024-03-25")],  # open deal
 }
-FX = [{"date": dt.date(2024, 1, 1), "currency": "EUR", "rate": 1.1},
-      {"date": dt.date(2024, 2, 15), "currency": "EUR", "rate": 1.2}]
-SPEND = [{"date": dt.date(2024, 1, 1), "channel": "paid_search", "cost": 300.0, "currency": "USD"},
-         {"date": dt.date(2024, 2, 1), "channel": "display", "cost": 100.0, "currency": "EUR"},
-         {"date": dt.date(2024, 4, 1), "channel": "display", "cost": 999.0, "currency": "USD"}]
+FX = [
+    {"date": dt.date(2024, 1, 1), "currency": "EUR", "rate": 1.1},
+    {"date": dt.date(2024, 2, 15), "currency": "EUR", "rate": 1.2},
+]
+SPEND = [
+    {"date": dt.date(2024, 1, 1), "channel": "paid_search", "cost": 300.0, "currency": "USD"},
+    {"date": dt.date(2024, 2, 1), "channel": "display", "cost": 100.0, "currency": "EUR"},
+    {"date": dt.date(2024, 4, 1), "channel": "display", "cost": 999.0, "currency": "USD"},
+]
 
 
 def rate(currency: str, day: dt.date) -> float:
@@ -44,6 +56,7 @@ def rate(currency: str, day: dt.date) -> float:
 
 def reference() -> dict[str, float | None]:
     """The same KPIs computed directly from the journeys, in plain Python."""
+
     def inside(t: dt.datetime | dt.date) -> bool:
         d = t.date() if isinstance(t, dt.datetime) else t
         return START <= d <= END
@@ -59,8 +72,10 @@ def reference() -> dict[str, float | None]:
             if e.table == "opportunities":
                 deals.append({"person": person, **e.row})
         first.setdefault((person, "lead"), created)
-    count = {s: sum(1 for (_, st), t in first.items() if st == s and inside(t))
-             for s in ("lead", "mql", "sql")}
+    count = {
+        s: sum(1 for (_, st), t in first.items() if st == s and inside(t))
+        for s in ("lead", "mql", "sql")
+    }
     closed = [d for d in deals if d["is_won"] is not None and inside(d["closed_at"])]
     won = [d for d in closed if d["is_won"]]
     revenue = sum(d["amount"] * rate(d["currency"], d["closed_at"].date()) for d in won)
@@ -72,10 +87,15 @@ def reference() -> dict[str, float | None]:
     customers = sum(1 for t in firsts.values() if inside(t))
     spend = sum(s["cost"] * rate(s["currency"], s["date"]) for s in SPEND if inside(s["date"]))
     return {
-        "leads": count["lead"], "mqls": count["mql"], "sqls": count["sql"],
+        "leads": count["lead"],
+        "mqls": count["mql"],
+        "sqls": count["sql"],
         "opportunities": sum(1 for d in deals if inside(d["created_at"])),
-        "customers": customers, "revenue": revenue, "spend": spend,
-        "cpl": spend / count["lead"], "cac": spend / customers,
+        "customers": customers,
+        "revenue": revenue,
+        "spend": spend,
+        "cpl": spend / count["lead"],
+        "cac": spend / customers,
         "win_rate": len(won) / len(closed),
     }
 

@@ -17,7 +17,8 @@ def test_init_creates_every_canonical_table_with_types_and_keys(tmp_path: Path) 
         for table in TABLES:
             cols = wh.con.execute(
                 "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
-                "WHERE table_name = ? ORDER BY ordinal_position", [table.name]
+                "WHERE table_name = ? ORDER BY ordinal_position",
+                [table.name],
             ).fetchall()
             assert [c[0] for c in cols] == list(table.column_names)
             required = {c[0] for c in cols if c[2] == "NO"}
@@ -25,7 +26,8 @@ def test_init_creates_every_canonical_table_with_types_and_keys(tmp_path: Path) 
             if all(table.column(k).required for k in table.key):
                 pk = wh.con.execute(
                     "SELECT constraint_column_names FROM duckdb_constraints() "
-                    "WHERE table_name = ? AND constraint_type = 'PRIMARY KEY'", [table.name]
+                    "WHERE table_name = ? AND constraint_type = 'PRIMARY KEY'",
+                    [table.name],
                 ).fetchone()
                 assert pk is not None and list(pk[0]) == list(table.key)
         assert wh.row_counts() == {t.name: 0 for t in TABLES}

@@ -83,7 +83,7 @@ def detect_format(path: Path, options: ReadOptions) -> FileFormat:
         raise InputFileError(
             f"cannot tell the format of {path.name!r} from its extension",
             where=str(path),
-            fix="use .csv, .parquet, .jsonl or .xlsx, or pass --format",
+            fix="use .csv, .parquet, .jsonl or .xlsx, or pass --file-format",
             code="RL101",
         )
     return fmt
