@@ -6,7 +6,6 @@ import datetime as dt
 from pathlib import Path
 
 from journeys import load_rows
-
 from revlens.ingest.load import import_files
 from revlens.ingest.mapping import load_mapping
 from revlens.model.docs import BEGIN, END, render_tables
