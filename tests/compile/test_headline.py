@@ -120,7 +120,8 @@ def test_headline_matches_the_reference(warehouse: Warehouse) -> None:
 def test_headline_hand_counted(warehouse: Warehouse) -> None:
     """The reference itself, checked by hand once: alice, bob, dave, erin, frank are leads in
     range (dave and erin by created_at; carol's lead is in December); carol's EUR 500 closes
-    at the 1.2 rate; acme's second win (erin) is not a new customer; spend is 300 + 100 EUR at 1.1 on Feb 1."""
+    at the 1.2 rate; acme's second win (erin) is not a new customer; spend is 300 + 100 EUR
+    at 1.1 on Feb 1."""
     got = {k.kpi: k for k in headline(warehouse, START, END)}
     assert got["leads"].value == 5
     assert got["mqls"].value == 2  # alice once despite the repeat, carol; bob skipped MQL
