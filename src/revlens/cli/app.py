@@ -9,6 +9,11 @@ from typing import Annotated, Any
 
 import typer
 
+try:  # typer >= 0.20 vendors click
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover - older typer depends on click itself
+    from click.exceptions import ClickException  # type: ignore[no-redef, import-not-found, unused-ignore]
+
 from revlens import __version__
 from revlens.cli.output import OutputFormat, console, err_console, print_rows, to_json
 
@@ -144,9 +149,7 @@ def main() -> None:
     except typer.Abort:
         sys.exit(1)
     except Exception as exc:  # the click usage errors and anything unexpected
-        import click  # type: ignore[import-not-found, unused-ignore]
-
-        if isinstance(exc, click.ClickException):
+        if isinstance(exc, ClickException):
             exc.show()
             sys.exit(exc.exit_code)
         if state.debug:
@@ -171,4 +174,4 @@ def _print_abort_rejects(result: Any) -> None:
 
 
 # The command modules register themselves on `app`; imported last, as they import from here.
-from revlens.cli import commands_import, commands_summary  # noqa: E402, F401
+from revlens.cli import commands_import, commands_kpi, commands_summary  # noqa: E402, F401

@@ -1,0 +1,349 @@
+"""`revlens kpis`, `revlens kpi` and `revlens targets`: the catalogue and its numbers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from revlens.catalog.spec import Catalog, load_catalog
+from revlens.cli.app import FormatOption, app, console, open_warehouse, print_rows, to_json
+from revlens.cli.output import OutputFormat
+from revlens.compile.measures import MEASURES
+from revlens.compile.periods import Grain
+from revlens.compile.query import KpiQuery, run_kpis
+from revlens.errors import RevlensError
+
+PROJECT_FILE = Path("revlens.yml")
+
+CatalogOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--catalog",
+        help="A KPI catalogue file adding or overriding "
+        "KPIs (default: ./revlens.yml when present).",
+    ),
+]
+
+
+def catalog_for(path: Path | None) -> Catalog:
+    """The built-in catalogue plus the project's file, if any."""
+    if path is None and PROJECT_FILE.exists():
+        path = PROJECT_FILE
+    return load_catalog(path, measures=set(MEASURES))
+
+
+@app.command()
+def kpis(catalog: CatalogOption = None, format: FormatOption = OutputFormat.table) -> None:
+    """List the KPI catalogue with each KPI's definition."""
+    cat = catalog_for(catalog)
+    rows = []
+    for spec in cat:
+        f = spec.formula
+        formula = f.measure or f.expression or f"{f.numerator} / {f.denominator}"
+        rows.append(
+            {
+                "id": spec.id,
+                "name": spec.name,
+                "kind": spec.kind.value,
+                "unit": spec.unit.value,
+                "direction": spec.direction.value,
+                "formula": formula,
+                "description": spec.description,
+                "cohort": f"{spec.cohort.from_stage} -> {spec.cohort.to_stage}"
+                if spec.cohort
+                else None,
+                "tables": list(spec.tables),
+                "source": spec.source,
+            }
+        )
+    if format is OutputFormat.table:
+        print_rows(
+            rows,
+            format,
+            columns=["id", "name", "kind", "unit", "formula"],
+            title=f"{len(rows)} KPIs",
+        )
+    else:
+        print_rows(rows, format)
+
+
+def _parse_window(text: str, option: str) -> int:
+    """'90d', '12w', '6m' or '1y' as days."""
+    units = {"d": 1, "w": 7, "m": 30, "y": 365}
+    body, unit = text[:-1], text[-1:].lower()
+    if text.isdigit():
+        return int(text)
+    if unit not in units or not body.isdigit():
+        raise RevlensError(
+            f"{option} takes a length such as 90d, 12w, 6m or 1y",
+            value=text,
+            code="RL511",
+            fix=f"e.g. {option} 90d",
+        )
+    return int(body) * units[unit]
+
+
+def _parse_day(text: str | None, option: str) -> dt.date | None:
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        pass
+    try:
+        return dt.date.fromisoformat(text + "-01")
+    except ValueError:
+        raise RevlensError(
+            f"{option} takes a date such as 2025-03-31 (or a month 2025-03)",
+            value=text,
+            code="RL512",
+            fix=f"e.g. {option} 2025-01-01",
+        ) from None
+
+
+def _show(value: Any, unit: str) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    if not isinstance(value, float | int):
+        return str(value)
+    if unit == "percent":
+        return f"{value:.1%}"
+    if unit in ("money", "ratio", "days", "minutes"):
+        return f"{value:,.2f}"
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+
+
+@app.command()
+def kpi(
+    ids: Annotated[str, typer.Argument(help="KPI id(s), comma-separated (see `revlens kpis`).")],
+    start: Annotated[
+        str | None, typer.Option("--from", help="First day (default: one year before --to).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="Last day, included (default: the newest data).")
+    ] = None,
+    grain: Annotated[
+        Grain | None,
+        typer.Option(
+            help="One row per day, week, month, quarter or year (default: one row for the range)."
+        ),
+    ] = None,
+    by: Annotated[
+        str | None,
+        typer.Option(
+            help="Dimension(s), comma-separated: channel, "
+            "source, medium, campaign, ad, segment, country, "
+            "owner, product, account."
+        ),
+    ] = None,
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="period: events counted by their own date; "
+            "cohort: conversions of the contacts entering in the "
+            "period, within --window."
+        ),
+    ] = "period",
+    window: Annotated[
+        str, typer.Option(help="Conversion window in cohort mode, e.g. 90d.")
+    ] = "90d",
+    lookback: Annotated[
+        str, typer.Option(help="First-touch lookback for marketing dimensions, e.g. 90d.")
+    ] = "90d",
+    compare: Annotated[
+        str | None,
+        typer.Option(help="previous: the period before; year: the same period a year earlier."),
+    ] = None,
+    catalog: CatalogOption = None,
+    format: FormatOption = OutputFormat.table,
+) -> None:
+    """Compute KPIs by period and dimension, with targets and comparisons."""
+    if mode not in ("period", "cohort"):
+        raise RevlensError(
+            "--mode must be period or cohort",
+            value=mode,
+            code="RL513",
+            fix="use --mode period or --mode cohort",
+        )
+    if compare not in (None, "previous", "year"):
+        raise RevlensError(
+            "--compare must be previous or year",
+            value=compare,
+            code="RL514",
+            fix="use --compare previous or --compare year",
+        )
+    cat = catalog_for(catalog)
+    query = KpiQuery(
+        kpis=tuple(i.strip() for i in ids.split(",") if i.strip()),
+        start=_parse_day(start, "--from"),
+        end=_parse_day(end, "--to"),
+        grain=grain,
+        by=tuple(d.strip() for d in by.split(",")) if by else (),
+        mode="cohort" if mode == "cohort" else "period",
+        window_days=_parse_window(window, "--window"),
+        lookback_days=_parse_window(lookback, "--lookback"),
+        compare="previous" if compare == "previous" else ("year" if compare else None),
+    )
+    with open_warehouse() as wh:
+        result = run_kpis(wh, query, cat)
+    rows = result.to_records()
+    if format is OutputFormat.json:
+        print(to_json(rows))
+        return
+    if format is OutputFormat.csv:
+        print_rows(rows, format, columns=_columns(rows))
+        return
+    shown = [
+        {
+            k: (
+                _show(v, r["unit"])
+                if k in ("value", "target", "previous_value", "mean")
+                else (
+                    f"{v:+.1%}"
+                    if k in ("change", "attainment") and v is not None
+                    else _show(v, "count")
+                    if k in ("numerator", "denominator")
+                    else v
+                )
+            )
+            for k, v in r.items()
+            if k != "unit"
+        }
+        for r in rows
+    ]
+    print_rows(
+        shown,
+        format,
+        columns=[c for c in _columns(rows) if c != "unit"],
+        title=f"{', '.join(query.kpis)} {result.start} .. {result.end} ({mode})",
+    )
+
+
+def _columns(rows: list[dict[str, Any]]) -> list[str]:
+    cols: list[str] = []
+    for r in rows:
+        for k in r:
+            if k not in cols:
+                cols.append(k)
+    return cols
+
+
+targets_app = typer.Typer(
+    help="Targets per KPI and period: set, import, list.", no_args_is_help=True
+)
+app.add_typer(targets_app, name="targets")
+
+
+@targets_app.command("set")
+def targets_set(
+    kpi_id: Annotated[str, typer.Argument(help="KPI id.")],
+    target: Annotated[float, typer.Option(help="The target value.")],
+    period: Annotated[
+        str,
+        typer.Option(
+            help="A month (2025-03), quarter (2025-Q1) or year (2025); or use --from/--to."
+        ),
+    ] = "",
+    start: Annotated[str | None, typer.Option("--from", help="First day of the period.")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last day of the period.")] = None,
+    dimension: Annotated[str | None, typer.Option(help="Only for this dimension ...")] = None,
+    value: Annotated[str | None, typer.Option(help="... and this value of it.")] = None,
+    catalog: CatalogOption = None,
+) -> None:
+    """Set (or replace) one target."""
+    catalog_for(catalog).get(kpi_id)
+    lo, hi = _period_bounds(period, start, end)
+    with open_warehouse() as wh, wh.transaction():
+        wh.con.execute(
+            "DELETE FROM targets WHERE kpi = ? AND period_start = ? AND period_end = ? "
+            "AND dimension IS NOT DISTINCT FROM ? AND dimension_value IS NOT DISTINCT FROM ?",
+            [kpi_id, lo, hi, dimension, value],
+        )
+        wh.con.execute(
+            "INSERT INTO targets VALUES (?, ?, ?, ?, ?, ?)",
+            [kpi_id, lo, hi, dimension, value, target],
+        )
+    console.print(f"target {kpi_id} {lo} .. {hi} = {target:g}")
+
+
+def _period_bounds(period: str, start: str | None, end: str | None) -> tuple[dt.date, dt.date]:
+    if start or end:
+        lo, hi = _parse_day(start, "--from"), _parse_day(end, "--to")
+        if lo is None or hi is None:
+            raise RevlensError(
+                "give both --from and --to",
+                code="RL515",
+                fix="e.g. --from 2025-01-01 --to 2025-03-31",
+            )
+        return lo, hi
+    from revlens.compile.periods import add_months
+
+    text = period.strip().upper()
+    try:
+        if "-Q" in text:
+            year, q = text.split("-Q")
+            lo = dt.date(int(year), (int(q) - 1) * 3 + 1, 1)
+            return lo, add_months(lo, 3) - dt.timedelta(days=1)
+        if len(text) == 4:
+            return dt.date(int(text), 1, 1), dt.date(int(text), 12, 31)
+        lo = dt.date.fromisoformat(text + "-01")
+        return lo, add_months(lo, 1) - dt.timedelta(days=1)
+    except ValueError:
+        raise RevlensError(
+            "--period takes 2025-03, 2025-Q1 or 2025",
+            value=period,
+            code="RL516",
+            fix="or give --from and --to",
+        ) from None
+
+
+@targets_app.command("import")
+def targets_import(
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="CSV/XLSX/Parquet/JSONL files of "
+            "targets (kpi, period_start, period_end, "
+            "target, dimension?, dimension_value?)."
+        ),
+    ],
+    format: FormatOption = OutputFormat.table,
+) -> None:
+    """Import targets from files (the same as `revlens import --table targets`)."""
+    from revlens.cli.commands_import import import_command
+
+    import_command(
+        files=files,
+        table="targets",
+        mapping=None,
+        on_error="reject",
+        delimiter=None,
+        quotechar=None,
+        encoding=None,
+        sheet=None,
+        file_format=None,
+        format=format,
+    )
+
+
+@targets_app.command("list")
+def targets_list(
+    kpi_id: Annotated[str | None, typer.Option("--kpi", help="Only this KPI.")] = None,
+    format: FormatOption = OutputFormat.table,
+) -> None:
+    """List targets."""
+    with open_warehouse() as wh:
+        rows = wh.con.execute(
+            "SELECT kpi, period_start, period_end, dimension, dimension_value, target "
+            "FROM targets WHERE ? IS NULL OR kpi = ? ORDER BY kpi, period_start",
+            [kpi_id, kpi_id],
+        ).fetchall()
+    names = ["kpi", "period_start", "period_end", "dimension", "dimension_value", "target"]
+    print_rows(
+        [dict(zip(names, r, strict=True)) for r in rows], format, columns=names, title="targets"
+    )

@@ -1,0 +1,176 @@
+"""What every measure needs while a query compiles: the Ibis tables, the settings, the
+lookback window, and the shared intermediates (first stage dates per contact, touchpoints
+resolved to contacts), built once per query and cached in the engine."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import ibis
+
+from revlens.compile.money import in_reporting_currency
+from revlens.model.warehouse import Warehouse, WarehouseSettings
+
+MARKETING_DIMS = ("channel", "source", "medium", "campaign", "ad")
+CONTACT_DIMS = ("segment", "country", "owner", "account")
+DEAL_DIMS = ("owner", "product", "account")
+DIMENSIONS = (*MARKETING_DIMS, "segment", "country", "owner", "product", "account")
+STAGE_ROLES = ("lead", "mql", "sql", "opportunity", "customer")
+
+
+def union_all(first: Any, *rest: Any) -> Any:
+    """UNION ALL of tables with the same columns; NOT NULL differences are cast away."""
+    schema = ibis.schema(
+        {name: dtype.copy(nullable=True) for name, dtype in first.schema().items()}
+    )
+    return first.cast(schema).union(*[t.cast(schema) for t in rest], distinct=False)
+
+
+@dataclass
+class Context:
+    """One query's view of the warehouse."""
+
+    wh: Warehouse
+    lookback_days: int = 90
+    window_days: int = 90
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def con(self) -> Any:
+        return self.wh.ibis
+
+    @property
+    def settings(self) -> WarehouseSettings:
+        if "settings" not in self._cache:
+            self._cache["settings"] = self.wh.settings()
+        settings: WarehouseSettings = self._cache["settings"]
+        return settings
+
+    def table(self, name: str) -> Any:
+        return self.con.table(name)
+
+    def stage(self, role: str) -> str:
+        """The configured name of a lifecycle role (lead, mql, ...), by funnel position."""
+        stages = self.settings.stages
+        index = STAGE_ROLES.index(role)
+        return stages[index] if index < len(stages) else role
+
+    def cached(self, key: str, build: Any) -> Any:
+        """Build an intermediate once per query and keep it in the engine."""
+        if key not in self._cache:
+            self._cache[key] = build().cache()
+        return self._cache[key]
+
+    def release(self) -> None:
+        for key, value in list(self._cache.items()):
+            if key != "settings" and hasattr(value, "release"):
+                value.release()
+            del self._cache[key]
+
+    def money(self, rows: Any, *, amount: str, date: str) -> Any:
+        return in_reporting_currency(
+            rows,
+            self.table("fx_rates"),
+            amount=amount,
+            date=date,
+            reporting_currency=self.settings.reporting_currency,
+        )
+
+    # -- shared intermediates --------------------------------------------------------------
+    def stage_dates(self) -> Any:
+        """(contact_id, stage, ts): the first time each contact reached each stage. Repeats
+        count once. A contact with no lead event has its created_at as lead date; the first
+        opportunity created and the first deal won also date the opportunity and customer
+        stages, so CRMs that do not log those stages still count."""
+        return self.cached("stage_dates", self._build_stage_dates)
+
+    def _build_stage_dates(self) -> Any:
+        events = self.table("stage_events").select("contact_id", "stage", "ts")
+        contacts = self.table("contacts")
+        opps = self.table("opportunities").filter(lambda t: t.contact_id.notnull())
+        union = union_all(
+            events,
+            contacts.select(
+                "contact_id", stage=ibis.literal(self.stage("lead")), ts=contacts.created_at
+            ),
+            opps.select(
+                "contact_id", stage=ibis.literal(self.stage("opportunity")), ts=opps.created_at
+            ),
+            opps.filter(opps.is_won).select(
+                "contact_id", stage=ibis.literal(self.stage("customer")), ts=opps.closed_at
+            ),
+        )
+        firsts = union.group_by(["contact_id", "stage"]).aggregate(ts=union.ts.min())
+        # created_at only dates the lead stage when no lead event exists
+        lead_events = events.filter(events.stage == self.stage("lead"))
+        lead_firsts = lead_events.group_by("contact_id").aggregate(lead_ts=lead_events.ts.min())
+        joined = firsts.left_join(lead_firsts, "contact_id")
+        ts = ibis.cases(
+            ((joined.stage == self.stage("lead")) & joined.lead_ts.notnull(), joined.lead_ts),
+            else_=joined.ts,
+        )
+        return joined.select(contact_id=joined.contact_id, stage=joined.stage, ts=ts)
+
+    def contact_touches(self) -> Any:
+        """Touchpoints with the contact they belong to, anonymous ones through identities."""
+        return self.cached("contact_touches", self._build_contact_touches)
+
+    def _build_contact_touches(self) -> Any:
+        tp = self.table("touchpoints")
+        ids = self.table("identities").select(id_anon="anonymous_id", id_contact="contact_id")
+        direct = tp.filter(tp.contact_id.notnull())
+        stitched = (
+            tp.filter(tp.contact_id.isnull() & tp.anonymous_id.notnull())
+            .join(ids, tp.anonymous_id == ids.id_anon)
+            .mutate(contact_id=lambda t: t.id_contact)
+            .drop("id_anon", "id_contact")
+        )
+        cols = ["touchpoint_id", "contact_id", "ts", *MARKETING_DIMS]
+        return union_all(direct.select(*cols), stitched.select(*cols))
+
+    def first_touch(self, events: Any) -> Any:
+        """`events` (with contact_id and ts) plus the marketing dimensions of the contact's
+        first touchpoint within the lookback window before each event (null when none)."""
+        keyed = events.mutate(ft_eid=ibis.row_number())
+        touches = self.contact_touches().select(
+            t_contact="contact_id",
+            t_ts="ts",
+            t_id="touchpoint_id",
+            **{f"t_{d}": d for d in MARKETING_DIMS},
+        )
+        lookback = ibis.interval(days=self.lookback_days)
+        pairs = keyed.join(
+            touches,
+            (keyed.contact_id == touches.t_contact)
+            & (touches.t_ts <= keyed.ts)
+            & (touches.t_ts >= keyed.ts - lookback),
+        )
+        ranked = pairs.mutate(
+            ft_rank=ibis.row_number().over(group_by=pairs.ft_eid, order_by=[pairs.t_ts, pairs.t_id])
+        )
+        first = ranked.filter(ranked.ft_rank == 0).select(
+            "ft_eid", **{f"ft_{d}": f"t_{d}" for d in MARKETING_DIMS}
+        )
+        out = keyed.drop(*[d for d in MARKETING_DIMS if d in keyed.columns]).left_join(
+            first, "ft_eid"
+        )
+        return out.mutate(**{d: out[f"ft_{d}"] for d in MARKETING_DIMS}).drop(
+            "ft_eid", "ft_eid_right", *[f"ft_{d}" for d in MARKETING_DIMS]
+        )
+
+    def data_end(self) -> dt.date:
+        """The date the data runs to: the newest stage event, touchpoint, spend row or
+        opportunity (today when the warehouse is empty)."""
+        newest = []
+        for table, col in (
+            ("stage_events", "ts"),
+            ("touchpoints", "ts"),
+            ("spend", "date"),
+            ("opportunities", "created_at"),
+        ):
+            value = self.table(table)[col].max().execute()
+            if value is not None and value == value:
+                newest.append(value.date() if isinstance(value, dt.datetime) else value)
+        return max(newest) if newest else dt.date.today()

@@ -1,0 +1,754 @@
+"""The measures KPIs are built from: each one Ibis expression over the canonical tables.
+
+An event measure yields rows (ts, value, contact_id, and the dimensions it carries itself);
+the compiler buckets them by period and sums `value` (or counts distinct `entity`). A
+snapshot measure is evaluated at each period, and a distribution measure gives median and
+mean. Counting rules live here once: first stage dates count a contact once per stage,
+unique email opens are per (campaign, contact), money is in the reporting currency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import ibis
+
+from revlens.compile.context import DEAL_DIMS, DIMENSIONS, MARKETING_DIMS, Context
+
+Style = Literal["event", "snapshot", "distribution"]
+NULL_STR = ibis.null().cast("string")
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A named building block. `direct` are the dimensions its rows carry themselves; others
+    come from the contact (segment, country, owner, account) or its first touch."""
+
+    name: str
+    description: str
+    tables: tuple[str, ...]
+    build: Callable[..., Any]
+    style: Style = "event"
+    direct: frozenset[str] = frozenset()
+    distinct: bool = False  # count distinct `entity` per bucket instead of summing `value`
+    defaults: dict[str, float] = field(default_factory=dict)
+
+
+MEASURES: dict[str, Measure] = {}
+
+
+def measure(
+    name: str,
+    description: str,
+    tables: tuple[str, ...],
+    *,
+    style: Style = "event",
+    direct: tuple[str, ...] = (),
+    distinct: bool = False,
+    defaults: dict[str, float] | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        MEASURES[name] = Measure(
+            name, description, tables, fn, style, frozenset(direct), distinct, defaults or {}
+        )
+        return fn
+
+    return register
+
+
+def events(
+    table: Any, ts: Any, value: Any = 1.0, *, contact: Any = None, entity: Any = None, **dims: Any
+) -> Any:
+    """The standard event shape: ts, value, contact_id, entity and every dimension column."""
+    cols: dict[str, Any] = {
+        "ts": ts.cast("timestamp"),
+        "value": ibis.literal(value).cast("float64")
+        if isinstance(value, float | int)
+        else value.cast("float64"),
+        "contact_id": NULL_STR if contact is None else contact.cast("string"),
+        "entity": NULL_STR if entity is None else entity.cast("string"),
+    }
+    for d in DIMENSIONS:
+        cols[d] = dims[d].cast("string") if d in dims else NULL_STR
+    return table.select(**cols)
+
+
+# -- A. reach, traffic, engagement ------------------------------------------------------
+def _sessions(ctx: Context) -> Any:
+    tp = ctx.table("touchpoints")
+    ids = ctx.table("identities").select(i_anon="anonymous_id", i_contact="contact_id")
+    first_ids = ids.group_by("i_anon").aggregate(i_contact=ids.i_contact.min())
+    s = tp.filter(tp.touch_type == "session").left_join(
+        first_ids, tp.anonymous_id == first_ids.i_anon
+    )
+    return s.mutate(resolved=ibis.coalesce(s.contact_id, s.i_contact))
+
+
+def _session_events(s: Any, value: Any = 1.0, entity: Any = None) -> Any:
+    return events(
+        s, s.ts, value, contact=s.resolved, entity=entity, **{d: s[d] for d in MARKETING_DIMS}
+    )
+
+
+@measure("sessions", "web sessions (touch_type = session)", ("touchpoints",), direct=MARKETING_DIMS)
+def sessions(ctx: Context, p: dict[str, float]) -> Any:
+    return _session_events(_sessions(ctx))
+
+
+@measure("bounced_sessions", "sessions with is_bounce", ("touchpoints",), direct=MARKETING_DIMS)
+def bounced_sessions(ctx: Context, p: dict[str, float]) -> Any:
+    s = _sessions(ctx)
+    return _session_events(s.filter(s.is_bounce.fill_null(False)))
+
+
+@measure("pageviews", "pageviews of sessions", ("touchpoints",), direct=MARKETING_DIMS)
+def pageviews(ctx: Context, p: dict[str, float]) -> Any:
+    s = _sessions(ctx)
+    return _session_events(s, s.pageviews.fill_null(0))
+
+
+@measure(
+    "social_sessions",
+    "sessions whose channel is a social one (its name contains 'social')",
+    ("touchpoints",),
+    direct=MARKETING_DIMS,
+)
+def social_sessions(ctx: Context, p: dict[str, float]) -> Any:
+    s = _sessions(ctx)
+    return _session_events(s.filter(s.channel.lower().contains("social")))
+
+
+@measure(
+    "new_visitors",
+    "visitors (contact, else anonymous id) at their first session",
+    ("touchpoints", "identities"),
+    direct=MARKETING_DIMS,
+)
+def new_visitors(ctx: Context, p: dict[str, float]) -> Any:
+    s = _sessions(ctx)
+    s = s.mutate(visitor=ibis.coalesce(s.resolved, s.anonymous_id, s.session_id, s.touchpoint_id))
+    ranked = s.mutate(
+        r=ibis.row_number().over(group_by=s.visitor, order_by=[s.ts, s.touchpoint_id])
+    )
+    return _session_events(ranked.filter(ranked.r == 0))
+
+
+@measure(
+    "engagement",
+    "likes + comments + shares of social posts",
+    ("social_posts",),
+    direct=("channel",),
+)
+def engagement(ctx: Context, p: dict[str, float]) -> Any:
+    t = ctx.table("social_posts")
+    return events(t, t.published_at, t.likes + t.comments + t.shares, channel=t.channel)
+
+
+@measure(
+    "audience_size",
+    "email list + social followers + blog subscribers: the last size "
+    "of each audience in the period, summed",
+    ("audience_snapshots",),
+    style="snapshot",
+    direct=("channel",),
+)
+def audience_size(ctx: Context, p: dict[str, float], periods: Any) -> Any:
+    a = ctx.table("audience_snapshots")
+    inside = a.join(periods, (a.date >= periods.p_start) & (a.date <= periods.p_end))
+    ranked = inside.mutate(
+        r=ibis.row_number().over(
+            group_by=[inside.p_start, inside.audience], order_by=ibis.desc(inside.date)
+        )
+    )
+    last = ranked.filter(ranked.r == 0)
+    return last.select(
+        p_start=last.p_start,
+        value=last.size.cast("float64"),
+        contact_id=NULL_STR,
+        channel=last.channel,
+    )
+
+
+@measure(
+    "list_size_at_start",
+    "email list size before the period starts (last snapshot)",
+    ("audience_snapshots",),
+    style="snapshot",
+)
+def list_size_at_start(ctx: Context, p: dict[str, float], periods: Any) -> Any:
+    a = ctx.table("audience_snapshots").filter(lambda t: t.audience == "email_list")
+    before = a.join(periods, a.date < periods.p_start)
+    ranked = before.mutate(
+        r=ibis.row_number().over(group_by=before.p_start, order_by=ibis.desc(before.date))
+    )
+    last = ranked.filter(ranked.r == 0)
+    return last.select(p_start=last.p_start, value=last.size.cast("float64"), contact_id=NULL_STR)
+
+
+# -- B. leads and qualification ---------------------------------------------------------
+def _stage_events(ctx: Context, role: str) -> Any:
+    sd = ctx.stage_dates()
+    return sd.filter(sd.stage == ctx.stage(role))
+
+
+def _stage_measure(role: str) -> Callable[[Context, dict[str, float]], Any]:
+    def build(ctx: Context, p: dict[str, float]) -> Any:
+        s = _stage_events(ctx, role)
+        return events(s, s.ts, contact=s.contact_id, entity=s.contact_id)
+
+    return build
+
+
+for _role, _text in (
+    ("lead", "contacts at their first lead date (else created_at)"),
+    ("mql", "contacts at their first MQL date"),
+    ("sql", "contacts at their first SQL date"),
+):
+    measure(f"{_role}s", _text, ("stage_events", "contacts"))(_stage_measure(_role))
+
+
+def _first_sales_touch(ctx: Context) -> Any:
+    """MQLs with the time of the first sales touch after them (call, email, meeting, or a
+    status change whose outcome is 'accepted')."""
+    mql = _stage_events(ctx, "mql")
+    act = ctx.table("sales_activities")
+    worked = act.filter(
+        act.activity_type.isin(["call", "email", "meeting"])
+        | ((act.activity_type == "status_change") & (act.outcome.lower() == "accepted"))
+    )
+    pairs = mql.join(
+        worked.select(a_contact="contact_id", a_ts="ts"),
+        (mql.contact_id == ibis._.a_contact) & (ibis._.a_ts >= mql.ts),
+    )
+    firsts = pairs.group_by(["contact_id", "ts"]).aggregate(first_touch=pairs.a_ts.min())
+    return mql.left_join(firsts, ["contact_id", "ts"]).select("contact_id", "ts", "first_touch")
+
+
+@measure(
+    "mqls_accepted",
+    "MQLs that sales worked (a first sales touch after the MQL)",
+    ("stage_events", "sales_activities"),
+)
+def mqls_accepted(ctx: Context, p: dict[str, float]) -> Any:
+    m = _first_sales_touch(ctx)
+    m = m.filter(m.first_touch.notnull())
+    return events(m, m.ts, contact=m.contact_id)
+
+
+@measure(
+    "mqls_followed_in_sla",
+    "MQLs first touched by sales within sla_hours",
+    ("stage_events", "sales_activities"),
+    defaults={"sla_hours": 24},
+)
+def mqls_followed_in_sla(ctx: Context, p: dict[str, float]) -> Any:
+    m = _first_sales_touch(ctx)
+    limit = ibis.interval(seconds=int(p["sla_hours"] * 3600))
+    m = m.filter(m.first_touch.notnull() & (m.first_touch <= m.ts + limit))
+    return events(m, m.ts, contact=m.contact_id)
+
+
+@measure(
+    "accepted_with_opportunity",
+    "accepted MQLs whose contact then got an opportunity",
+    ("stage_events", "sales_activities", "opportunities"),
+)
+def accepted_with_opportunity(ctx: Context, p: dict[str, float]) -> Any:
+    m = _first_sales_touch(ctx)
+    m = m.filter(m.first_touch.notnull())
+    o = ctx.table("opportunities").select(o_contact="contact_id", o_created="created_at")
+    hit = m.semi_join(o, (m.contact_id == o.o_contact) & (o.o_created >= m.ts))
+    return events(hit, hit.ts, contact=hit.contact_id)
+
+
+def _opps(ctx: Context) -> Any:
+    return ctx.table("opportunities")
+
+
+def _deal_events(t: Any, ts: Any, value: Any = 1.0) -> Any:
+    return events(
+        t, ts, value, contact=t.contact_id, owner=t.owner, product=t.product, account=t.account_id
+    )
+
+
+@measure("opportunities", "opportunities created", ("opportunities",), direct=DEAL_DIMS)
+def opportunities(ctx: Context, p: dict[str, float]) -> Any:
+    o = _opps(ctx)
+    return _deal_events(o, o.created_at)
+
+
+def _meetings(ctx: Context) -> Any:
+    return ctx.table("meetings")
+
+
+@measure("meetings_booked", "meetings by booking date", ("meetings",), direct=("owner",))
+def meetings_booked(ctx: Context, p: dict[str, float]) -> Any:
+    m = _meetings(ctx)
+    return events(m, m.booked_at, contact=m.contact_id, owner=m.owner)
+
+
+@measure("meetings_scheduled", "meetings by scheduled date", ("meetings",), direct=("owner",))
+def meetings_scheduled(ctx: Context, p: dict[str, float]) -> Any:
+    m = _meetings(ctx)
+    return events(m, m.scheduled_for, contact=m.contact_id, owner=m.owner)
+
+
+@measure(
+    "meetings_attended",
+    "meetings that took place, by scheduled date",
+    ("meetings",),
+    direct=("owner",),
+)
+def meetings_attended(ctx: Context, p: dict[str, float]) -> Any:
+    m = _meetings(ctx)
+    m = m.filter(m.attended.fill_null(False))
+    return events(m, m.scheduled_for, contact=m.contact_id, owner=m.owner)
+
+
+@measure(
+    "lead_score",
+    "behaviour points of each lead in the lookback window after its lead "
+    "date: forms, events, email opens and clicks, attended meetings",
+    ("stage_events", "touchpoints", "email_events", "meetings"),
+    style="distribution",
+    defaults={"form": 10, "event": 15, "email_open": 2, "email_click": 5, "meeting_attended": 20},
+)
+def lead_score(ctx: Context, p: dict[str, float]) -> Any:
+    leads = _stage_events(ctx, "lead")
+    horizon = ibis.interval(days=ctx.lookback_days)
+    tp = ctx.contact_touches()
+    raw_tp = ctx.table("touchpoints").select("touchpoint_id", "touch_type")
+    tp = tp.join(raw_tp, "touchpoint_id")
+    schema = ibis.schema({"b_contact": "string", "b_ts": "timestamp(6)", "points": "float64"})
+    behaviour = [
+        tp.filter(tp.touch_type == "form").select(
+            b_contact=tp.contact_id, b_ts=tp.ts, points=ibis.literal(p["form"])
+        ),
+        tp.filter(tp.touch_type == "event").select(
+            b_contact=tp.contact_id, b_ts=tp.ts, points=ibis.literal(p["event"])
+        ),
+    ]
+    em = ctx.table("email_events")
+    for kind, key in (("open", "email_open"), ("click", "email_click")):
+        e = em.filter(em.event == kind)
+        behaviour.append(e.select(b_contact=e.contact_id, b_ts=e.ts, points=ibis.literal(p[key])))
+    mt = ctx.table("meetings")
+    mt = mt.filter(mt.attended.fill_null(False))
+    behaviour.append(
+        mt.select(
+            b_contact=mt.contact_id,
+            b_ts=mt.scheduled_for,
+            points=ibis.literal(p["meeting_attended"]),
+        )
+    )
+    allb = behaviour[0].cast(schema).union(*[b.cast(schema) for b in behaviour[1:]], distinct=False)
+    pairs = leads.left_join(
+        allb,
+        (leads.contact_id == allb.b_contact)
+        & (allb.b_ts >= leads.ts)
+        & (allb.b_ts <= leads.ts + horizon),
+    )
+    scores = pairs.group_by(["contact_id", "ts"]).aggregate(score=pairs.points.sum().fill_null(0))
+    return events(scores, scores.ts, scores.score, contact=scores.contact_id)
+
+
+# -- C. spend ---------------------------------------------------------------------------
+@measure(
+    "spend",
+    "marketing cost in the reporting currency",
+    ("spend", "fx_rates"),
+    direct=("channel", "source", "campaign", "ad"),
+)
+def spend(ctx: Context, p: dict[str, float]) -> Any:
+    s = ctx.money(ctx.table("spend"), amount="cost", date="date")
+    return events(
+        s, s.date, s.amount_rc, channel=s.channel, source=s.source, campaign=s.campaign, ad=s.ad
+    )
+
+
+# -- D. sales outcomes and pipeline ----------------------------------------------------
+def _won(ctx: Context) -> Any:
+    o = _opps(ctx)
+    return o.filter(o.is_won.fill_null(False) & o.closed_at.notnull())
+
+
+@measure(
+    "revenue",
+    "closed-won amounts in the reporting currency, by close date",
+    ("opportunities", "fx_rates"),
+    direct=DEAL_DIMS,
+)
+def revenue(ctx: Context, p: dict[str, float]) -> Any:
+    w = ctx.money(_won(ctx), amount="amount", date="closed_at")
+    return _deal_events(w, w.closed_at, w.amount_rc)
+
+
+@measure("won_deals", "opportunities closed won", ("opportunities",), direct=DEAL_DIMS)
+def won_deals(ctx: Context, p: dict[str, float]) -> Any:
+    w = _won(ctx)
+    return _deal_events(w, w.closed_at)
+
+
+@measure("closed_deals", "opportunities closed won or lost", ("opportunities",), direct=DEAL_DIMS)
+def closed_deals(ctx: Context, p: dict[str, float]) -> Any:
+    o = _opps(ctx)
+    c = o.filter(o.is_won.notnull() & o.closed_at.notnull())
+    return _deal_events(c, c.closed_at)
+
+
+@measure(
+    "customers",
+    "customers (account, else contact) at their first won deal",
+    ("opportunities",),
+    direct=DEAL_DIMS,
+)
+def customers(ctx: Context, p: dict[str, float]) -> Any:
+    w = _won(ctx)
+    w = w.mutate(customer=ibis.coalesce(w.account_id, w.contact_id, w.opportunity_id))
+    ranked = w.mutate(
+        r=ibis.row_number().over(group_by=w.customer, order_by=[w.closed_at, w.opportunity_id])
+    )
+    first = ranked.filter(ranked.r == 0)
+    return _deal_events(first, first.closed_at)
+
+
+PROPOSAL_STAGES = ["proposal", "quote"]
+
+
+def _proposals(ctx: Context) -> Any:
+    ev = ctx.table("opportunity_stage_events")
+    props = ev.filter(ev.stage.lower().isin(PROPOSAL_STAGES))
+    firsts = props.group_by("opportunity_id").aggregate(p_ts=props.ts.min())
+    return _opps(ctx).join(firsts, "opportunity_id")
+
+
+@measure(
+    "proposals",
+    "opportunities at their first proposal/quote stage event",
+    ("opportunities", "opportunity_stage_events"),
+    direct=DEAL_DIMS,
+)
+def proposals(ctx: Context, p: dict[str, float]) -> Any:
+    o = _proposals(ctx)
+    return _deal_events(o, o.p_ts)
+
+
+@measure(
+    "won_after_proposal",
+    "won opportunities that had reached proposal, by close date",
+    ("opportunities", "opportunity_stage_events"),
+    direct=DEAL_DIMS,
+)
+def won_after_proposal(ctx: Context, p: dict[str, float]) -> Any:
+    o = _proposals(ctx)
+    o = o.filter(o.is_won.fill_null(False) & o.closed_at.notnull())
+    return _deal_events(o, o.closed_at)
+
+
+def _open_at_end(ctx: Context, periods: Any) -> Any:
+    o = ctx.money(_opps(ctx), amount="amount", date="created_at")
+    day = ibis.interval(days=1)
+    end = periods.p_end.cast("timestamp") + day
+    return o.join(periods, (o.created_at < end) & (o.closed_at.isnull() | (o.closed_at >= end)))
+
+
+def _snapshot_deals(t: Any, value: Any) -> Any:
+    return t.select(
+        p_start=t.p_start,
+        value=value.cast("float64"),
+        contact_id=t.contact_id,
+        owner=t.owner,
+        product=t.product,
+        account=t.account_id,
+    )
+
+
+@measure(
+    "pipeline_value",
+    "amounts of opportunities open at the period end",
+    ("opportunities", "fx_rates"),
+    style="snapshot",
+    direct=DEAL_DIMS,
+)
+def pipeline_value(ctx: Context, p: dict[str, float], periods: Any) -> Any:
+    t = _open_at_end(ctx, periods)
+    return _snapshot_deals(t, t.amount_rc)
+
+
+STAGE_PROBABILITY = {
+    "prospecting": 0.1,
+    "discovery": 0.1,
+    "qualification": 0.2,
+    "engaging": 0.3,
+    "proposal": 0.5,
+    "quote": 0.5,
+    "negotiation": 0.75,
+}
+
+
+@measure(
+    "weighted_pipeline",
+    "open amounts × the probability of their current stage "
+    "(params prob_<stage>, defaults in STAGE_PROBABILITY)",
+    ("opportunities", "fx_rates"),
+    style="snapshot",
+    direct=DEAL_DIMS,
+)
+def weighted_pipeline(ctx: Context, p: dict[str, float], periods: Any) -> Any:
+    t = _open_at_end(ctx, periods)
+    probs = {
+        **STAGE_PROBABILITY,
+        **{k.removeprefix("prob_"): v for k, v in p.items() if k.startswith("prob_")},
+    }
+    prob = ibis.cases(*[(t.stage.lower() == k, v) for k, v in probs.items()], else_=0.0)
+    return _snapshot_deals(t, t.amount_rc * prob)
+
+
+@measure(
+    "sales_cycle_days",
+    "days from the contact's lead date (else the opportunity's creation) to the won close",
+    ("opportunities", "stage_events"),
+    style="distribution",
+    direct=DEAL_DIMS,
+)
+def sales_cycle_days(ctx: Context, p: dict[str, float]) -> Any:
+    w = _won(ctx)
+    leads = _stage_events(ctx, "lead").select(l_contact="contact_id", l_ts="ts")
+    j = w.left_join(leads, w.contact_id == leads.l_contact)
+    start = ibis.coalesce(j.l_ts, j.created_at)
+    days = (j.closed_at.epoch_seconds() - start.epoch_seconds()) / 86400.0
+    return _deal_events(j, j.closed_at, days)
+
+
+# -- E. customers and recurring revenue ----------------------------------------------------
+def _active_months(ctx: Context) -> Any:
+    s = ctx.money(ctx.table("subscriptions"), amount="mrr", date="month")
+    s = s.filter(s.amount_rc > 0)
+    return s.mutate(month=s.month.truncate("M").cast("date"))
+
+
+def _movements(ctx: Context) -> Any:
+    """Per customer-month: previous month's MRR (0 after a gap), and whether it is new."""
+    s = _active_months(ctx)
+    w = ibis.window(group_by=s.customer_id, order_by=s.month)
+    s = s.mutate(
+        prev_month=s.month.lag().over(w),
+        prev_mrr=s.amount_rc.lag().over(w),
+        next_month=s.month.lead().over(w),
+    )
+    contiguous = s.prev_month.notnull() & (s.prev_month == (s.month - ibis.interval(months=1)))
+    return s.mutate(
+        prev=ibis.cases((contiguous, s.prev_mrr), else_=0.0), first=s.prev_month.isnull()
+    )
+
+
+def _movement(kind: str) -> Callable[[Context, dict[str, float]], Any]:
+    def build(ctx: Context, p: dict[str, float]) -> Any:
+        m = _movements(ctx)
+        if kind == "churn":
+            last = m.month.max().over(ibis.window())
+            churned = m.filter(
+                (m.next_month.isnull() | (m.next_month != m.month + ibis.interval(months=1)))
+                & (m.month < last)
+            )
+            return events(
+                churned,
+                (churned.month + ibis.interval(months=1)).cast("timestamp"),
+                churned.amount_rc,
+                entity=churned.customer_id,
+            )
+        if kind == "new":
+            sel, value = m.first, m.amount_rc
+        elif kind == "reactivation":
+            sel, value = (m.prev == 0) & ~m.first, m.amount_rc
+        elif kind == "expansion":
+            sel, value = (m.prev > 0) & (m.amount_rc > m.prev), m.amount_rc - m.prev
+        else:
+            sel, value = (m.prev > 0) & (m.amount_rc < m.prev), m.prev - m.amount_rc
+        t = m.filter(sel)
+        return events(
+            t,
+            t.month,
+            value
+            if kind in ("new", "reactivation")
+            else (t.amount_rc - t.prev if kind == "expansion" else t.prev - t.amount_rc),
+            entity=t.customer_id,
+        )
+
+    return build
+
+
+for _kind in ("new", "expansion", "contraction", "churn", "reactivation"):
+    measure(f"mrr_{_kind}", f"MRR movement: {_kind}", ("subscriptions", "fx_rates"))(
+        _movement(_kind)
+    )
+
+
+@measure(
+    "subscription_revenue", "MRR summed over the period's months", ("subscriptions", "fx_rates")
+)
+def subscription_revenue(ctx: Context, p: dict[str, float]) -> Any:
+    s = _active_months(ctx)
+    return events(s, s.month, s.amount_rc, entity=s.customer_id)
+
+
+@measure(
+    "active_customers",
+    "distinct customers with MRR in the period",
+    ("subscriptions",),
+    distinct=True,
+)
+def active_customers(ctx: Context, p: dict[str, float]) -> Any:
+    s = _active_months(ctx)
+    return events(s, s.month, entity=s.customer_id)
+
+
+def _month_of(day: Any) -> Any:
+    return day.truncate("M").cast("date")
+
+
+@measure("mrr", "MRR of the period's last month", ("subscriptions", "fx_rates"), style="snapshot")
+def mrr(ctx: Context, p: dict[str, float], periods: Any) -> Any:
+    s = _active_months(ctx)
+    j = s.join(periods, s.month == _month_of(periods.p_end))
+    return j.select(p_start=j.p_start, value=j.amount_rc, contact_id=NULL_STR)
+
+
+def _customers_in(ctx: Context, periods: Any, month_of: Callable[[Any], Any]) -> Any:
+    s = _active_months(ctx).select("customer_id", "month")
+    return s.join(periods, s.month == month_of(periods)).select("p_start", "customer_id")
+
+
+@measure(
+    "customers_at_start",
+    "customers active in the month before the period",
+    ("subscriptions",),
+    style="snapshot",
+)
+def customers_at_start(ctx: Context, p: dict[str, float], periods: Any) -> Any:
+    c = _customers_in(
+        ctx, periods, lambda t: (_month_of(t.p_start) - ibis.interval(months=1)).cast("date")
+    )
+    return c.select(p_start=c.p_start, value=ibis.literal(1.0), contact_id=NULL_STR)
+
+
+@measure(
+    "customers_retained",
+    "customers active before the period and in its last month",
+    ("subscriptions",),
+    style="snapshot",
+)
+def customers_retained(ctx: Context, p: dict[str, float], periods: Any) -> Any:
+    start = _customers_in(
+        ctx, periods, lambda t: (_month_of(t.p_start) - ibis.interval(months=1)).cast("date")
+    )
+    end = _customers_in(ctx, periods, lambda t: _month_of(t.p_end))
+    kept = start.semi_join(end, ["p_start", "customer_id"])
+    return kept.select(p_start=kept.p_start, value=ibis.literal(1.0), contact_id=NULL_STR)
+
+
+@measure(
+    "customers_at_end",
+    "customers active in the period's last month",
+    ("subscriptions",),
+    style="snapshot",
+)
+def customers_at_end(ctx: Context, p: dict[str, float], periods: Any) -> Any:
+    c = _customers_in(ctx, periods, lambda t: _month_of(t.p_end))
+    return c.select(p_start=c.p_start, value=ibis.literal(1.0), contact_id=NULL_STR)
+
+
+@measure(
+    "customer_lifetime_months",
+    "months each customer active in the period has been active so far (observed lifetime)",
+    ("subscriptions",),
+    style="distribution",
+)
+def customer_lifetime_months(ctx: Context, p: dict[str, float]) -> Any:
+    s = _active_months(ctx)
+    w = ibis.window(group_by=s.customer_id, order_by=s.month, rows=(None, 0))
+    s = s.mutate(months=s.customer_id.count().over(w))
+    return events(s, s.month, s.months, entity=s.customer_id)
+
+
+# -- F. email --------------------------------------------------------------------------
+def _email(ctx: Context, kind: str, unique: bool) -> Any:
+    e = ctx.table("email_events")
+    e = e.filter(e.event == kind)
+    if unique:
+        e = e.group_by(["campaign", "contact_id"]).aggregate(ts=e.ts.min())
+    return events(e, e.ts, contact=e.contact_id, campaign=e.campaign)
+
+
+for _name, _kind, _unique, _text in (
+    ("email_delivered", "delivered", True, "emails delivered, once per (campaign, contact)"),
+    ("email_unique_opens", "open", True, "first open per (campaign, contact)"),
+    ("email_unique_clicks", "click", True, "first click per (campaign, contact)"),
+    ("email_forwards", "forward", False, "forward events"),
+    ("email_unsubscribes", "unsubscribe", False, "unsubscribe events"),
+    ("email_subscribes", "subscribe", False, "subscribe events"),
+):
+    measure(_name, _text, ("email_events",), direct=("campaign",))(
+        lambda ctx, p, _k=_kind, _u=_unique: _email(ctx, _k, _u)
+    )
+
+
+# -- G. inbound --------------------------------------------------------------------------
+def _inbound(ctx: Context) -> Any:
+    return ctx.table("inbound_requests")
+
+
+def _inbound_events(r: Any, value: Any = 1.0) -> Any:
+    return events(r, r.received_at, value, contact=r.contact_id, channel=r.channel)
+
+
+@measure(
+    "inbound_requests", "inbound requests received", ("inbound_requests",), direct=("channel",)
+)
+def inbound_requests(ctx: Context, p: dict[str, float]) -> Any:
+    return _inbound_events(_inbound(ctx))
+
+
+@measure(
+    "inbound_answered_in_sla",
+    "requests answered within sla_minutes",
+    ("inbound_requests",),
+    direct=("channel",),
+    defaults={"sla_minutes": 3},
+)
+def inbound_answered_in_sla(ctx: Context, p: dict[str, float]) -> Any:
+    r = _inbound(ctx)
+    limit = ibis.interval(seconds=int(p["sla_minutes"] * 60))
+    r = r.filter(r.first_response_at.notnull() & (r.first_response_at <= r.received_at + limit))
+    return _inbound_events(r)
+
+
+NO_OUTCOME = ["none", "no_outcome", "no outcome", "unqualified"]
+
+
+@measure(
+    "inbound_with_outcome",
+    "requests with an outcome (meeting, opportunity, qualified)",
+    ("inbound_requests",),
+    direct=("channel",),
+)
+def inbound_with_outcome(ctx: Context, p: dict[str, float]) -> Any:
+    r = _inbound(ctx)
+    r = r.filter(r.outcome.notnull() & ~r.outcome.lower().isin(NO_OUTCOME))
+    return _inbound_events(r)
+
+
+@measure(
+    "inbound_response_minutes",
+    "minutes from request to first response (answered ones)",
+    ("inbound_requests",),
+    style="distribution",
+    direct=("channel",),
+)
+def inbound_response_minutes(ctx: Context, p: dict[str, float]) -> Any:
+    r = _inbound(ctx)
+    r = r.filter(r.first_response_at.notnull())
+    minutes = (r.first_response_at.epoch_seconds() - r.received_at.epoch_seconds()) / 60.0
+    return _inbound_events(r, minutes)
