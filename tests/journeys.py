@@ -64,13 +64,43 @@ def deal(
     )
 
 
+def session(channel: str, at: str, **extra: Any) -> Event:
+    """A web session (touch_type session); pass is_bounce, pageviews, campaign, ..."""
+    return Event("touchpoints", {"channel": channel, "ts": ts(at), "touch_type": "session",
+                                 **extra})
+
+
+def activity(kind: str, at: str, **extra: Any) -> Event:
+    """A sales activity: call, email, meeting or status_change (outcome=...)."""
+    return Event("sales_activities", {"activity_type": kind, "ts": ts(at), **extra})
+
+
+def email(event: str, campaign: str, at: str) -> Event:
+    return Event("email_events", {"event": event, "campaign": campaign, "ts": ts(at)})
+
+
+def meeting(booked: str, scheduled: str, *, attended: bool | None = None,
+            owner: str | None = None) -> Event:
+    return Event("meetings", {"booked_at": ts(booked), "scheduled_for": ts(scheduled),
+                              "attended": attended, "owner": owner})
+
+
+def inbound(received: str, responded: str | None = None, *, channel: str | None = None,
+            outcome: str | None = None) -> Event:
+    return Event("inbound_requests", {"received_at": ts(received),
+                                      "first_response_at": ts(responded) if responded else None,
+                                      "channel": channel, "outcome": outcome})
+
+
 def journeys_for(
     wh: Warehouse, people: dict[str, list[Event]], *, created: str = "2024-01-01"
 ) -> None:
     """Load contacts and their events; each contact is created at its earliest event."""
     rows: dict[str, list[dict[str, Any]]] = {}
     for person, events in people.items():
-        first = min([e.row.get("ts") or e.row.get("created_at") for e in events] or [ts(created)])
+        first = min(
+            [_when(e) for e in events if _when(e) is not None] or [ts(created)]
+        )
         rows.setdefault("contacts", []).append({"contact_id": person, "created_at": first})
         for i, e in enumerate(events):
             row = {"contact_id": person, **e.row}
@@ -78,8 +108,22 @@ def journeys_for(
                 row.setdefault("touchpoint_id", f"{person}-t{i}")
             if e.table == "opportunities":
                 row["opportunity_id"] = f"{person}-o{i}"
+            if e.table == "sales_activities":
+                row["activity_id"] = f"{person}-a{i}"
+            if e.table == "meetings":
+                row["meeting_id"] = f"{person}-m{i}"
+            if e.table == "inbound_requests":
+                row["request_id"] = f"{person}-r{i}"
             rows.setdefault(e.table, []).append(row)
     load_rows(wh, rows)
+
+
+def _when(e: Event) -> dt.datetime | None:
+    for col in ("ts", "created_at", "booked_at", "received_at"):
+        if e.row.get(col) is not None:
+            value: dt.datetime = e.row[col]
+            return value
+    return None
 
 
 def load_rows(wh: Warehouse, rows: dict[str, list[dict[str, Any]]]) -> None:

@@ -10,7 +10,7 @@ import typer
 
 from revlens.catalog.spec import Catalog, load_catalog
 from revlens.cli.app import FormatOption, app, console, open_warehouse, print_rows, to_json
-from revlens.cli.output import OutputFormat
+from revlens.cli.output import OutputFormat, format_change, format_value
 from revlens.compile.measures import MEASURES
 from revlens.compile.periods import Grain
 from revlens.compile.query import KpiQuery, run_kpis
@@ -102,20 +102,6 @@ def _parse_day(text: str | None, option: str) -> dt.date | None:
             code="RL512",
             fix=f"e.g. {option} 2025-01-01",
         ) from None
-
-
-def _show(value: Any, unit: str) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, bool):
-        return "yes" if value else ""
-    if not isinstance(value, float | int):
-        return str(value)
-    if unit == "percent":
-        return f"{value:.1%}"
-    if unit in ("money", "ratio", "days", "minutes"):
-        return f"{value:,.2f}"
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
 
 
 @app.command()
@@ -222,6 +208,16 @@ def kpi(
         columns=[c for c in _columns(rows) if c != "unit"],
         title=f"{', '.join(query.kpis)} {result.start} .. {result.end} ({mode})",
     )
+
+
+def _cell(column: str, value: Any, unit: str) -> Any:
+    if column in ("value", "target", "previous_value", "mean"):
+        return format_value(value, unit)
+    if column in ("change", "attainment"):
+        return format_change(value)
+    if column in ("numerator", "denominator"):
+        return "" if value is None else format_value(value, "count")
+    return value
 
 
 def _columns(rows: list[dict[str, Any]]) -> list[str]:

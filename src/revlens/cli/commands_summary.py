@@ -10,44 +10,65 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from revlens.catalog.spec import load_catalog
 from revlens.cli.app import FormatOption, app, console, open_warehouse, print_rows, state
-from revlens.cli.output import OutputFormat
-from revlens.compile.headline import default_range, headline
+from revlens.cli.output import OutputFormat, format_change, format_value
+from revlens.compile.context import Context
+from revlens.compile.measures import MEASURES
+from revlens.compile.periods import add_months
+from revlens.compile.query import KpiQuery, run_kpis
 from revlens.model.warehouse import Warehouse
 
-MONEY_KPIS = {"revenue", "spend", "cpl", "cac"}
+HEADLINE = (
+    "leads",
+    "mqls",
+    "sqls",
+    "opportunities",
+    "customers",
+    "revenue",
+    "spend",
+    "cpl",
+    "cac",
+    "win_rate",
+)
 
 
-def _show(value: float | None, unit: str) -> str:
-    if value is None:
-        return "n/a"
-    if unit == "percent":
-        return f"{value:.1%}"
-    if unit == "money":
-        return f"{value:,.2f}"
-    return f"{value:,.0f}"
+def default_range(wh: Warehouse) -> tuple[dt.date, dt.date]:
+    """The last twelve full months of data."""
+    newest = Context(wh).data_end()
+    month_end = add_months(newest.replace(day=1), 1) - dt.timedelta(days=1)
+    end = newest if newest == month_end else newest.replace(day=1) - dt.timedelta(days=1)
+    return add_months(end.replace(day=1), -11), end
 
 
 def print_summary(
     wh: Warehouse, start: dt.date | None, end: dt.date | None, fmt: OutputFormat
 ) -> None:
-    """The headline KPIs of a range (default: the last twelve full months of data)."""
+    """The headline KPIs of a range (default: the last twelve full months of data), with the
+    previous period and targets."""
     lo, hi = default_range(wh)
-    values = headline(wh, start or lo, end or hi)
-    if fmt is OutputFormat.table:
-        currency = wh.settings().reporting_currency
-        rows = [
+    query = KpiQuery(kpis=HEADLINE, start=start or lo, end=end or hi, compare="previous")
+    catalog = load_catalog(measures=set(MEASURES))
+    result = run_kpis(wh, query, catalog)
+    if fmt is not OutputFormat.table:
+        print_rows(result.to_records(), fmt)
+        return
+    currency = wh.settings().reporting_currency
+    rows = []
+    for r in result.rows:
+        suffix = f" {currency}" if r["unit"] == "money" and r["value"] is not None else ""
+        rows.append(
             {
-                "kpi": v.kpi,
-                "name": v.name,
-                "value": _show(v.value, v.unit)
-                + (f" {currency}" if v.unit == "money" and v.value is not None else ""),
+                "kpi": r["kpi"],
+                "name": catalog.get(r["kpi"]).name,
+                "value": format_value(r["value"], r["unit"]) + suffix,
+                "previous": format_value(r.get("previous_value"), r["unit"]),
+                "change": format_change(r.get("change")),
+                "target": format_value(r["target"], r["unit"]) if "target" in r else "",
+                "attainment": format_change(r.get("attainment")).lstrip("+"),
             }
-            for v in values
-        ]
-        print_rows(rows, fmt, title=f"KPI summary {start or lo} .. {end or hi}")
-    else:
-        print_rows([v.to_dict() for v in values], fmt)
+        )
+    print_rows(rows, fmt, title=f"KPI summary {result.start} .. {result.end}")
 
 
 @app.command()

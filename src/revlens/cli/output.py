@@ -58,3 +58,22 @@ def print_rows(
         for r in rows:
             table.add_row(*("" if r.get(c) is None else str(_plain(r.get(c))) for c in cols))
         console.print(table)
+
+
+def format_value(value: Any, unit: str) -> str:
+    """A KPI value as people read it: percents as %, money with 2 decimals, n/a for null."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    if not isinstance(value, float | int):
+        return str(value)
+    if unit == "percent":
+        return f"{value:.1%}"
+    if unit in ("money", "ratio", "days", "minutes"):
+        return f"{value:,.2f}"
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+
+
+def format_change(value: float | None) -> str:
+    return "" if value is None else f"{value:+.1%}"
