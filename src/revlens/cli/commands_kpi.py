@@ -184,24 +184,7 @@ def kpi(
     if format is OutputFormat.csv:
         print_rows(rows, format, columns=_columns(rows))
         return
-    shown = [
-        {
-            k: (
-                _show(v, r["unit"])
-                if k in ("value", "target", "previous_value", "mean")
-                else (
-                    f"{v:+.1%}"
-                    if k in ("change", "attainment") and v is not None
-                    else _show(v, "count")
-                    if k in ("numerator", "denominator")
-                    else v
-                )
-            )
-            for k, v in r.items()
-            if k != "unit"
-        }
-        for r in rows
-    ]
+    shown = [{k: _cell(k, v, r["unit"]) for k, v in r.items() if k != "unit"} for r in rows]
     print_rows(
         shown,
         format,
