@@ -225,6 +225,8 @@ def _parse(text: str, where: str, problems: list[Problem]) -> list[tuple[str, di
             Problem("K001", where, "-", f"not valid YAML: {exc}", "fix the YAML syntax")
         )
         return []
+    if isinstance(data, dict) and "kpis" not in data:
+        return []  # a project file may hold only other sections (dimensions)
     items = data.get("kpis") if isinstance(data, dict) else data
     if not isinstance(items, list):
         problems.append(

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from revlens.catalog.dimensions import load_groupings
 from revlens.catalog.spec import Catalog, load_catalog
 from revlens.cli.app import FormatOption, app, console, open_warehouse, print_rows, to_json
 from revlens.cli.output import OutputFormat, format_change, format_value
@@ -28,11 +29,16 @@ CatalogOption = Annotated[
 ]
 
 
-def catalog_for(path: Path | None) -> Catalog:
-    """The built-in catalogue plus the project's file, if any."""
+def project_file(path: Path | None) -> Path | None:
+    """--catalog FILE, else ./revlens.yml when present."""
     if path is None and PROJECT_FILE.exists():
-        path = PROJECT_FILE
-    return load_catalog(path, measures=set(MEASURES))
+        return PROJECT_FILE
+    return path
+
+
+def catalog_for(path: Path | None) -> Catalog:
+    """The built-in catalogue plus the project's KPIs, if any."""
+    return load_catalog(project_file(path), measures=set(MEASURES))
 
 
 @app.command()
@@ -124,7 +130,7 @@ def kpi(
         typer.Option(
             help="Dimension(s), comma-separated: channel, "
             "source, medium, campaign, ad, segment, country, "
-            "owner, product, account."
+            "owner, product, account, or a grouping of revlens.yml."
         ),
     ] = None,
     mode: Annotated[
@@ -174,6 +180,7 @@ def kpi(
         window_days=_parse_window(window, "--window"),
         lookback_days=_parse_window(lookback, "--lookback"),
         compare="previous" if compare == "previous" else ("year" if compare else None),
+        groupings=load_groupings(project_file(catalog)),
     )
     with open_warehouse() as wh:
         result = run_kpis(wh, query, cat)

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import ibis
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 
+from revlens.catalog.dimensions import Grouping
 from revlens.catalog.spec import Catalog, Direction, Kind, KpiSpec, evaluate
 from revlens.compile.context import CONTACT_DIMS, DIMENSIONS, MARKETING_DIMS, Context
 from revlens.compile.measures import MEASURES, Measure
@@ -44,14 +45,25 @@ class KpiQuery(BaseModel):
     window_days: int = 90
     lookback_days: int = 90
     compare: Literal["previous", "year"] | None = None
+    # Dimensions defined as a grouping of another one, e.g. manager = map of owner
+    groupings: dict[str, Grouping] = {}
 
-    @field_validator("by")
-    @classmethod
-    def _dims(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for dim in value:
-            if dim not in DIMENSIONS:
-                raise UnknownName("dimension", dim, DIMENSIONS)
-        return value
+    @model_validator(mode="after")
+    def _dims(self) -> KpiQuery:
+        known = [*DIMENSIONS, *self.groupings]
+        for dim in self.by:
+            if dim not in known:
+                raise UnknownName("dimension", dim, known)
+        return self
+
+    def base_dims(self) -> list[str]:
+        """The dimensions to fetch: a grouping's base instead of the grouping."""
+        out: list[str] = []
+        for dim in self.by:
+            base = self.groupings[dim].base if dim in self.groupings else dim
+            if base not in out:
+                out.append(base)
+        return out
 
 
 @dataclass
@@ -131,9 +143,10 @@ class _Evaluator:
             self.measures[key] = self._aggregate(m, merged)
         return self.measures[key]
 
-    def _enrich(self, events: Any, m: Measure) -> Any:
-        """Add the requested dimensions the measure does not carry itself."""
-        need = [d for d in self.query.by if d not in m.direct]
+    def _with_dims(self, events: Any, m: Measure) -> Any:
+        """Add the requested dimensions the measure does not carry itself, then the
+        groupings of them (e.g. manager from owner)."""
+        need = [d for d in self.query.base_dims() if d not in m.direct]
         if any(d in MARKETING_DIMS for d in need):
             events = self.ctx.first_touch(events)
         contact_need = [d for d in need if d in CONTACT_DIMS or d == "product"]
@@ -152,6 +165,11 @@ class _Evaluator:
                     for d in contact_need
                 }
             ).drop("c_id", "c_segment", "c_country", "c_owner", "c_account")
+        for name, grouping in self.query.groupings.items():
+            if name in self.query.by:
+                events = events.mutate(
+                    **{name: events[grouping.base].substitute(grouping.mapping, else_=None)}
+                )
         return events
 
     def _aggregate(self, m: Measure, params: dict[str, float]) -> _Agg:
@@ -165,11 +183,10 @@ class _Evaluator:
                 schema={"p_start": "date", "p_end": "date"},
             )
             rows = m.build(self.ctx, params, table)
-            for d in by:
+            for d in self.query.base_dims():
                 if d not in rows.columns:
                     rows = rows.mutate(**{d: ibis.null().cast("string")})
-            if any(d not in m.direct for d in by) and "ts" not in rows.columns:
-                rows = self._enrich(rows.mutate(ts=rows.p_start.cast("timestamp")), m)
+            rows = self._with_dims(rows.mutate(ts=rows.p_start.cast("timestamp")), m)
             grouped = rows.group_by(["p_start", *by]).aggregate(value=rows.value.sum())
             df = grouped.execute()
             snapshot: dict[Key, float | None] = {
@@ -181,7 +198,7 @@ class _Evaluator:
         lo = ibis.timestamp(dt.datetime.combine(self.start, dt.time()))
         hi = ibis.timestamp(dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time()))
         events = events.filter((events.ts >= lo) & (events.ts < hi))
-        events = self._enrich(events, m)
+        events = self._with_dims(events, m)
         events = events.mutate(
             bucket=bucket_expr(events.ts, self.query.grain, self.cal, self.start)
         )
@@ -229,8 +246,7 @@ class _Evaluator:
         lo = ibis.timestamp(dt.datetime.combine(self.start, dt.time()))
         hi = ibis.timestamp(dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time()))
         rows = rows.filter((rows.ts >= lo) & (rows.ts < hi))
-        fake = MEASURES["leads"]
-        rows = self._enrich(rows, fake)
+        rows = self._with_dims(rows, MEASURES["leads"])
         rows = rows.mutate(bucket=bucket_expr(rows.ts, self.query.grain, self.cal, self.start))
         by = list(self.query.by)
         df = (
