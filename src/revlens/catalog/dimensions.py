@@ -58,7 +58,7 @@ def load_groupings(project: Path | None) -> dict[str, Grouping]:
                 f"dimension {name!r}: " + "; ".join(e["msg"] for e in exc.errors()),
                 where=str(project),
                 code="RL520",
-                fix="write e.g. manager: {from: owner, file: teams.csv, key: agent, value: manager}",
+                fix="e.g. manager: {from: owner, file: teams.csv, key: agent, value: manager}",
             ) from None
         mapping = spec.map or _read_map(
             project.parent / str(spec.file), str(spec.key), str(spec.value), project
