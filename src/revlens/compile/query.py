@@ -78,6 +78,11 @@ class KpiResult:
     def to_records(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self.rows]
 
+    def to_pandas(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame.from_records(self.rows)
+
 
 @dataclass
 class _Agg:
