@@ -133,7 +133,11 @@ def tables(format: FormatOption = OutputFormat.table) -> None:
 def main() -> None:
     """Entry point: run the app, turning RevlensError into one clear message."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        if code == 130:  # typer turns Ctrl-C into Exit(130), returned when not standalone
+            raise KeyboardInterrupt
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except RevlensError as exc:
         if state.debug:
             raise

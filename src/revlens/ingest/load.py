@@ -20,7 +20,14 @@ from revlens.engines.duckdb import quote_ident as q
 from revlens.errors import ImportAborted, InputFileError, did_you_mean
 from revlens.ingest.mapping import ColumnSource, Mapping, Output, identity_mapping
 from revlens.ingest.readers import LINE_COLUMN, Progress, RawData, ReadOptions, read_file
-from revlens.ingest.rules import Params, Rule, column_rules, raw_string, typed_value
+from revlens.ingest.rules import (
+    Params,
+    Rule,
+    allowed_values,
+    column_rules,
+    raw_string,
+    typed_value,
+)
 from revlens.model.schema import SQL_TYPES, TABLES_BY_NAME, Table
 from revlens.model.schema import table as lookup_table
 from revlens.model.warehouse import IMPORTS_TABLE, REJECTS_TABLE, Warehouse, WarehouseSettings
@@ -163,6 +170,17 @@ def _check_header(table: Table, raw: RawData) -> None:
     optional_key = table.key if table.hashed_key else ()
     missing = [c for c in table.required if c not in raw.columns and c not in optional_key]
     if missing:
+        if len(raw.columns) == 1:
+            likely = [d for d in ",;\t|" if d in raw.columns[0]]
+            if likely:
+                raise InputFileError(
+                    f"the header is one column {raw.columns[0]!r}; the file looks "
+                    f"{likely[0]!r}-separated, so required columns seem missing",
+                    where=raw.path,
+                    value=raw.columns[0],
+                    code="RL110",
+                    fix=f"pass --delimiter {likely[0]!r} (or set read.delimiter in the mapping)",
+                )
         hints = []
         for name in missing:
             close = did_you_mean(name, raw.columns)
@@ -212,10 +230,10 @@ def _provided_columns(
     cols = dict(output.columns)
     if table.money_date and "currency" not in cols and output.mode == "upsert":
         cols["currency"] = ColumnSource(value=mapping.currency or settings.reporting_currency)
-    elif table.money_date and "currency" in cols and mapping.currency:
-        src = cols["currency"]
-        if src.default is None:
-            cols["currency"] = src.model_copy(update={"default": mapping.currency})
+    elif table.money_date and "currency" in cols and cols["currency"].default is None:
+        # an empty currency cell means the mapping's currency, else the reporting currency
+        default = mapping.currency or settings.reporting_currency
+        cols["currency"] = cols["currency"].model_copy(update={"default": default})
     return {name: cols[name] for name in table.column_names if name in cols}
 
 
@@ -239,8 +257,10 @@ def _stage(
         if src.from_ and src.map is not None and src.unmapped == "reject"
     ]
     typed = [
-        f"{typed_value(table.column(name), q(name + '__s'), src, zone, params)} AS {q(name)}"
+        f"{typed_value(col, q(name + '__s'), src, zone, params, allowed_values(col, settings))}"
+        f" AS {q(name)}"
         for name, src in sources.items()
+        for col in [table.column(name)]
     ]
     where = _condition(output, params)
     provided = list(sources)

@@ -251,7 +251,10 @@ def _read_jsonl(path: Path, options: ReadOptions, progress: Progress | None) -> 
     pre: list[PreReject] = []
     header: list[str] = []
     known: set[str] = set()
-    for number, raw_line in enumerate(text.splitlines(), start=1):
+    # split on newlines only: str.splitlines() would also cut at U+2028 and friends,
+    # which JSON allows inside strings
+    for number, raw_line in enumerate(text.split("\n"), start=1):
+        raw_line = raw_line.removesuffix("\r")
         if not raw_line.strip():
             continue
         try:

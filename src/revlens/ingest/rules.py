@@ -64,18 +64,30 @@ def raw_string(src: ColumnSource, params: Params) -> str:
     return expr
 
 
-def typed_value(col: Column, s: str, src: ColumnSource | None, zone: str, params: Params) -> str:
-    """SQL turning the string `s` into the column's type; NULL where it does not parse."""
+def typed_value(
+    col: Column,
+    s: str,
+    src: ColumnSource | None,
+    zone: str,
+    params: Params,
+    allowed: tuple[str, ...] | None = None,
+) -> str:
+    """SQL turning the string `s` into the column's type; NULL where it does not parse.
+    A closed vocabulary matches case-insensitively and stores the configured spelling."""
     fmt = src.format if src else None
     if col.type == "string":
-        if col.allowed is not None or col.name == "currency":
-            return f"lower({s})" if col.name != "currency" else f"upper({s})"
-        return s
+        if allowed is not None:
+            whens = " ".join(f"WHEN {params.add(a.lower())} THEN {params.add(a)}" for a in allowed)
+            return f"(CASE lower({s}) {whens} END)"
+        return f"upper({s})" if col.name == "currency" else s
     if col.type == "number":
         return f"(CASE WHEN isfinite(TRY_CAST({s} AS DOUBLE)) THEN TRY_CAST({s} AS DOUBLE) END)"
     if col.type == "integer":
-        d = f"TRY_CAST({s} AS DOUBLE)"
-        return f"(CASE WHEN isfinite({d}) AND {d} = floor({d}) THEN CAST({d} AS BIGINT) END)"
+        # exact: digits only (a trailing .0 allowed); out of BIGINT range is NULL, not an error
+        return (
+            f"(CASE WHEN regexp_full_match({s}, '[+-]?[0-9]+(\\.0*)?') THEN "
+            f"TRY_CAST(regexp_replace({s}, '\\.0*$', '') AS BIGINT) END)"
+        )
     if col.type == "boolean":
         return (
             f"(CASE WHEN lower({s}) IN ({', '.join(params.add(w) for w in TRUE_WORDS)}) "
@@ -94,9 +106,11 @@ def typed_value(col: Column, s: str, src: ColumnSource | None, zone: str, params
             return f"timezone('UTC', {parsed})"
         return _naive_to_utc(parsed, column_zone, params)
     naive = _naive_to_utc(f"TRY_CAST({s} AS TIMESTAMP)", column_zone, params)
+    # an offset may follow a space ("10:00:00 +02:00"): TIMESTAMPTZ wants it attached
+    attached = f"regexp_replace({s}, ' ([+-][0-9]{{2}}(:?[0-9]{{2}})?|Z)$', '\\1')"
     return (
         f"(CASE WHEN regexp_matches({s}, {params.add(OFFSET_PATTERN)}) "
-        f"THEN timezone('UTC', TRY_CAST({s} AS TIMESTAMPTZ)) ELSE {naive} END)"
+        f"THEN timezone('UTC', TRY_CAST({attached} AS TIMESTAMPTZ)) ELSE {naive} END)"
     )
 
 
@@ -155,7 +169,7 @@ def column_rules(
                 Rule(
                     name,
                     "unknown_value",
-                    f"{v} IS NOT NULL AND NOT list_contains({params.add(list(allowed))}, {v})",
+                    f"{s} IS NOT NULL AND {v} IS NULL",
                     s,
                     f"{name} must be one of {', '.join(allowed)}; map other "
                     "values in a mapping file",
@@ -184,7 +198,7 @@ def column_rules(
                     f"{rule.later} is before {rule.earlier}; correct one of the two",
                 )
             )
-    if table.money_date and "currency" in provided:
+    if "currency" in provided:
         cur = q("currency")
         rules.append(
             Rule(
@@ -195,6 +209,8 @@ def column_rules(
                 "currency must be an ISO 4217 code such as EUR",
             )
         )
+    if table.money_date and "currency" in provided:
+        cur = q("currency")
         rules.append(
             Rule(
                 "currency",
