@@ -66,8 +66,9 @@ def deal(
 
 def session(channel: str, at: str, **extra: Any) -> Event:
     """A web session (touch_type session); pass is_bounce, pageviews, campaign, ..."""
-    return Event("touchpoints", {"channel": channel, "ts": ts(at), "touch_type": "session",
-                                 **extra})
+    return Event(
+        "touchpoints", {"channel": channel, "ts": ts(at), "touch_type": "session", **extra}
+    )
 
 
 def activity(kind: str, at: str, **extra: Any) -> Event:
@@ -79,17 +80,36 @@ def email(event: str, campaign: str, at: str) -> Event:
     return Event("email_events", {"event": event, "campaign": campaign, "ts": ts(at)})
 
 
-def meeting(booked: str, scheduled: str, *, attended: bool | None = None,
-            owner: str | None = None) -> Event:
-    return Event("meetings", {"booked_at": ts(booked), "scheduled_for": ts(scheduled),
-                              "attended": attended, "owner": owner})
+def meeting(
+    booked: str, scheduled: str, *, attended: bool | None = None, owner: str | None = None
+) -> Event:
+    return Event(
+        "meetings",
+        {
+            "booked_at": ts(booked),
+            "scheduled_for": ts(scheduled),
+            "attended": attended,
+            "owner": owner,
+        },
+    )
 
 
-def inbound(received: str, responded: str | None = None, *, channel: str | None = None,
-            outcome: str | None = None) -> Event:
-    return Event("inbound_requests", {"received_at": ts(received),
-                                      "first_response_at": ts(responded) if responded else None,
-                                      "channel": channel, "outcome": outcome})
+def inbound(
+    received: str,
+    responded: str | None = None,
+    *,
+    channel: str | None = None,
+    outcome: str | None = None,
+) -> Event:
+    return Event(
+        "inbound_requests",
+        {
+            "received_at": ts(received),
+            "first_response_at": ts(responded) if responded else None,
+            "channel": channel,
+            "outcome": outcome,
+        },
+    )
 
 
 def journeys_for(
@@ -98,9 +118,7 @@ def journeys_for(
     """Load contacts and their events; each contact is created at its earliest event."""
     rows: dict[str, list[dict[str, Any]]] = {}
     for person, events in people.items():
-        first = min(
-            [_when(e) for e in events if _when(e) is not None] or [ts(created)]
-        )
+        first = min([_when(e) for e in events if _when(e) is not None] or [ts(created)])
         rows.setdefault("contacts", []).append({"contact_id": person, "created_at": first})
         for i, e in enumerate(events):
             row = {"contact_id": person, **e.row}
@@ -132,10 +150,9 @@ def load_rows(wh: Warehouse, rows: dict[str, list[dict[str, Any]]]) -> None:
     for name in order:
         if name not in rows:
             continue
-        result = import_raw(
-            wh,
-            [from_arrow(f"test:{name}", pa.Table.from_pylist(rows[name]))],
-            table=canonical(name),
-        )
+        # every row gets every column: from_pylist would take the first row's keys only
+        columns = list(dict.fromkeys(k for row in rows[name] for k in row))
+        table = pa.Table.from_pylist([{c: row.get(c) for c in columns} for row in rows[name]])
+        result = import_raw(wh, [from_arrow(f"test:{name}", table)], table=canonical(name))
         rejects = [r for f in result.files for r in f.rejects]
         assert not rejects, rejects

@@ -33,6 +33,7 @@ class Measure:
     style: Style = "event"
     direct: frozenset[str] = frozenset()
     distinct: bool = False  # count distinct `entity` per bucket instead of summing `value`
+    per_entity: bool = False  # distribution over entities: each one's largest value per bucket
     defaults: dict[str, float] = field(default_factory=dict)
 
 
@@ -47,11 +48,20 @@ def measure(
     style: Style = "event",
     direct: tuple[str, ...] = (),
     distinct: bool = False,
+    per_entity: bool = False,
     defaults: dict[str, float] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         MEASURES[name] = Measure(
-            name, description, tables, fn, style, frozenset(direct), distinct, defaults or {}
+            name,
+            description,
+            tables,
+            fn,
+            style,
+            frozenset(direct),
+            distinct,
+            per_entity,
+            defaults or {},
         )
         return fn
 
@@ -218,10 +228,8 @@ def _first_sales_touch(ctx: Context) -> Any:
         act.activity_type.isin(["call", "email", "meeting"])
         | ((act.activity_type == "status_change") & (act.outcome.lower() == "accepted"))
     )
-    pairs = mql.join(
-        worked.select(a_contact="contact_id", a_ts="ts"),
-        (mql.contact_id == ibis._.a_contact) & (ibis._.a_ts >= mql.ts),
-    )
+    acts = worked.select(a_contact="contact_id", a_ts="ts")
+    pairs = mql.join(acts, (mql.contact_id == acts.a_contact) & (acts.a_ts >= mql.ts))
     firsts = pairs.group_by(["contact_id", "ts"]).aggregate(first_touch=pairs.a_ts.min())
     return mql.left_join(firsts, ["contact_id", "ts"]).select("contact_id", "ts", "first_touch")
 
@@ -665,6 +673,7 @@ def customers_at_end(ctx: Context, p: dict[str, float], periods: Any) -> Any:
     "months each customer active in the period has been active so far (observed lifetime)",
     ("subscriptions",),
     style="distribution",
+    per_entity=True,
 )
 def customer_lifetime_months(ctx: Context, p: dict[str, float]) -> Any:
     s = _active_months(ctx)

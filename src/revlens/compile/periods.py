@@ -109,7 +109,8 @@ def shift_back(
 ) -> int | dt.timedelta:
     """How far back the comparison range lies: months (an int) or a timedelta."""
     if compare == "year":
-        return 12
+        # days and weeks compare with the same weekday a year before (52 weeks), as GA4 does
+        return dt.timedelta(days=364) if grain in (Grain.day, Grain.week) else 12
     if grain is None:
         return (end - start) + dt.timedelta(days=1)
     if grain is Grain.day:

@@ -207,6 +207,8 @@ class _Evaluator:
         events = events.mutate(
             bucket=bucket_expr(events.ts, self.query.grain, self.cal, self.start)
         )
+        if m.per_entity:  # one value per entity and bucket: its largest
+            events = events.group_by(["bucket", *by, "entity"]).aggregate(value=events.value.max())
         group = events.group_by(["bucket", *by])
         if m.style == "distribution":
             agg = group.aggregate(value=events.value.median(), mean=events.value.mean())

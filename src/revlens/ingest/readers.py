@@ -300,16 +300,9 @@ def _read_parquet(path: Path, options: ReadOptions, progress: Progress | None) -
         ) from None
     columns = {}
     for name in table.column_names:
-        col = table[name]
-        if pa.types.is_timestamp(col.type) and col.type.tz is not None:
-            col = pc.cast(col, pa.timestamp(col.type.unit, "UTC"))
-            col = pc.strftime(col, format="%Y-%m-%dT%H:%M:%S+00:00")
-        elif not pa.types.is_string(col.type):
-            col = pc.cast(col, pa.string())
-        col = pc.if_else(
-            pc.equal(pc.utf8_trim_whitespace(col), ""), None, pc.utf8_trim_whitespace(col)
-        )
-        columns[name] = col
+        col = _text_column(table[name])
+        trimmed = pc.utf8_trim_whitespace(col)
+        columns[name] = pc.if_else(pc.equal(trimmed, ""), None, trimmed)
     columns[LINE_COLUMN] = pa.array(range(1, table.num_rows + 1), pa.int64())
     return RawData(str(path), pa.table(columns), list(table.column_names))
 
@@ -374,15 +367,21 @@ def _read_xlsx(path: Path, options: ReadOptions, progress: Progress | None) -> R
 
 def from_arrow(name: str, table: pa.Table) -> RawData:
     """Wrap an in-memory Arrow table (e.g. generated demo data) as RawData, row i = line i."""
-    import pyarrow.compute as pc
-
-    columns = {}
-    for col_name in table.column_names:
-        col = table[col_name]
-        if pa.types.is_timestamp(col.type):
-            col = pc.strftime(col, format="%Y-%m-%dT%H:%M:%S")
-        elif not pa.types.is_string(col.type):
-            col = pc.cast(col, pa.string())
-        columns[col_name] = col
+    columns = {col_name: _text_column(table[col_name]) for col_name in table.column_names}
     columns[LINE_COLUMN] = pa.array(range(1, table.num_rows + 1), pa.int64())
     return RawData(name, pa.table(columns), list(table.column_names))
+
+
+def _text_column(col: Any) -> Any:
+    """A typed Arrow column as text the rules parse back: zone-aware timestamps in UTC with
+    their offset, naive ones as they are, everything else cast."""
+    import pyarrow.compute as pc
+
+    if pa.types.is_timestamp(col.type):
+        if col.type.tz is not None:
+            col = pc.cast(col, pa.timestamp(col.type.unit, "UTC"))
+            return pc.strftime(col, format="%Y-%m-%dT%H:%M:%S+00:00")
+        return pc.strftime(col, format="%Y-%m-%dT%H:%M:%S")
+    if pa.types.is_string(col.type):
+        return col
+    return pc.cast(col, pa.string())
