@@ -132,6 +132,8 @@ def tables(format: FormatOption = OutputFormat.table) -> None:
 
 def main() -> None:
     """Entry point: run the app, turning RevlensError into one clear message."""
+    if len(sys.argv) == 1:
+        sys.argv.append("--help")  # bare `revlens`: the help, not "missing command"
     try:
         code = app(standalone_mode=False)
         if code == 130:  # typer turns Ctrl-C into Exit(130), returned when not standalone

@@ -720,20 +720,19 @@ class _Chunk:
         contact = np.concatenate([who, who[owner_f], to_sql, not_sql])
         ts = np.concatenate([first[who], follow_ts, status_sql, status_dq])
         kind = np.concatenate([first_type, follow_type, np.full(len(to_sql) + len(not_sql), 3)])
+        flat = [o for opts in ACTIVITY_OUTCOMES for o, _ in opts] + ["accepted", "disqualified"]
         outcome_choice = _Choice.of(
-            [[(i, w) for i, (_, w) in enumerate(opts)] for opts in ACTIVITY_OUTCOMES]
+            [[(flat.index(o), w) for o, w in opts] for opts in ACTIVITY_OUTCOMES]
         )
-        names = [[o for o, _ in opts] for opts in ACTIVITY_OUTCOMES]
-        flat = [o for group in names for o in group] + ["accepted", "disqualified"]
-        offsets = np.cumsum([0] + [len(g) for g in names])
-        is_status = kind == 3
-        picked = outcome_choice.pick(rng, np.where(is_status, 0, kind))
-        outcome = np.where(is_status, 0, offsets[np.minimum(kind, 2)] + picked)
-        n_sql_status = len(to_sql)
-        status_outcome = np.concatenate(
-            [np.full(n_sql_status, len(flat) - 2), np.full(len(not_sql), len(flat) - 1)]
+        outcome = np.empty(len(kind), dtype=np.int64)
+        worked = kind < 3
+        outcome[worked] = outcome_choice.pick(rng, kind[worked])
+        outcome[~worked] = np.concatenate(
+            [
+                np.full(len(to_sql), flat.index("accepted")),
+                np.full(len(not_sql), flat.index("disqualified")),
+            ]
         )
-        outcome[is_status] = status_outcome
         keep = ts < end
         contact, ts, kind, outcome = contact[keep], ts[keep], kind[keep], outcome[keep]
         order = np.argsort(ts, kind="stable")
