@@ -35,14 +35,16 @@ def take_snapshot(wh: Warehouse, *, logs: bool = True) -> Snapshot:
     return {n: wh.con.execute(f'SELECT * FROM "{n}" ORDER BY ALL').fetchall() for n in names}
 
 
-def run_revlens(*args: str, warehouse: Path | None = None,
-                timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_revlens(
+    *args: str, warehouse: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run the installed console script as a user would, with wide, plain output."""
     env = {k: v for k, v in os.environ.items() if k != "REVLENS_WAREHOUSE"}
     env.update(COLUMNS="400", NO_COLOR="1", TERM="dumb")
     cmd = [str(REVLENS_BIN)] + (["--warehouse", str(warehouse)] if warehouse else []) + list(args)
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout,
-                          check=False)
+    return subprocess.run(
+        cmd, capture_output=True, text=True, env=env, timeout=timeout, check=False
+    )
 
 
 @pytest.fixture

@@ -68,8 +68,9 @@ def same(got: Any, want: float | None, what: str) -> None:
         assert got == pytest.approx(want, rel=1e-12), what
 
 
-def rows_by(wh: Warehouse, kpis: tuple[str, ...], start: dt.date, end: dt.date,
-            **kw: Any) -> dict[tuple[Any, ...], dict[str, Any]]:
+def rows_by(
+    wh: Warehouse, kpis: tuple[str, ...], start: dt.date, end: dt.date, **kw: Any
+) -> dict[tuple[Any, ...], dict[str, Any]]:
     query = KpiQuery(kpis=kpis, start=start, end=end, **kw)
     rows = run_kpis(wh, query, CATALOG).rows
     out = {(r["kpi"], r["period_start"], *(r[d] for d in query.by)): r for r in rows}
@@ -88,21 +89,26 @@ def product(name: str) -> str:
     return "GTX Pro" if name == "GTXPro" else name
 
 
-def maven_reference(key: str, start: dt.date = M_START,
-                    end: dt.date = M_END) -> dict[str, dict[str, Any]]:
+def maven_reference(
+    key: str, start: dt.date = M_START, end: dt.date = M_END
+) -> dict[str, dict[str, Any]]:
     """Per key value (owner, product or manager): won, closed, revenue, cycle days (won),
     for deals closed in [start, end]. Prospecting deals have no engage date: not loaded."""
     teams = {r["sales_agent"]: r["manager"] for r in read_csv(TEAMS)}
     out: dict[str, dict[str, Any]] = defaultdict(
-        lambda: {"won": 0, "closed": 0, "revenue": 0.0, "cycles": []})
+        lambda: {"won": 0, "closed": 0, "revenue": 0.0, "cycles": []}
+    )
     for r in read_csv(PIPELINE):
         if r["deal_stage"] not in ("Won", "Lost"):
             continue
         close = day(r["close_date"])
         if not start <= close <= end:
             continue
-        k = {"owner": r["sales_agent"], "product": product(r["product"]),
-             "manager": teams[r["sales_agent"]]}[key]
+        k = {
+            "owner": r["sales_agent"],
+            "product": product(r["product"]),
+            "manager": teams[r["sales_agent"]],
+        }[key]
         g = out[k]
         g["closed"] += 1
         if r["deal_stage"] == "Won":
@@ -127,7 +133,11 @@ def test_csv_reference_sanity() -> None:
     """The CSV side, pinned to the data set's published shape."""
     rows = read_csv(PIPELINE)
     assert Counter(r["deal_stage"] for r in rows) == {
-        "Won": 4238, "Lost": 2473, "Engaging": 1589, "Prospecting": 500}
+        "Won": 4238,
+        "Lost": 2473,
+        "Engaging": 1589,
+        "Prospecting": 500,
+    }
     ref = maven_reference("owner")
     assert sum(g["won"] for g in ref.values()) == 4238
     assert sum(g["closed"] for g in ref.values()) == 4238 + 2473
@@ -167,17 +177,16 @@ def test_maven_totals_match_csv(maven: Warehouse) -> None:
 
 
 def test_maven_win_rate_by_product_per_quarter(maven: Warehouse) -> None:
-    got = rows_by(maven, ("win_rate",), dt.date(2017, 1, 1), M_END, grain=Grain.quarter,
-                  by=("product",))
+    got = rows_by(
+        maven, ("win_rate",), dt.date(2017, 1, 1), M_END, grain=Grain.quarter, by=("product",)
+    )
     for q in range(4):
         start = dt.date(2017, 3 * q + 1, 1)
-        end = (dt.date(2017, 3 * q + 4, 1) if q < 3 else dt.date(2018, 1, 1)) \
-            - dt.timedelta(days=1)
+        end = (dt.date(2017, 3 * q + 4, 1) if q < 3 else dt.date(2018, 1, 1)) - dt.timedelta(days=1)
         ref = maven_reference("product", start, end)
         for value, g in ref.items():
             row = got[("win_rate", start, value)]
-            assert (row["numerator"], row["denominator"]) == (g["won"], g["closed"]), \
-                (start, value)
+            assert (row["numerator"], row["denominator"]) == (g["won"], g["closed"]), (start, value)
 
 
 def test_maven_rollup_by_manager(maven: Warehouse) -> None:
@@ -206,8 +215,7 @@ def test_maven_rollup_by_manager(maven: Warehouse) -> None:
         assert agg["revenue"] == pytest.approx(g["revenue"]), manager
         same(agg["won"] / agg["closed"], g["won"] / g["closed"], f"win rate {manager}")
         same(agg["revenue"] / agg["won"], g["revenue"] / g["won"], f"deal size {manager}")
-        same(agg["cycle_days"] / agg["won"], statistics.fmean(g["cycles"]),
-             f"mean cycle {manager}")
+        same(agg["cycle_days"] / agg["won"], statistics.fmean(g["cycles"]), f"mean cycle {manager}")
 
 
 # =============================================================================================
@@ -220,8 +228,10 @@ def olist() -> tuple[dict[str, dict[str, Any]], dict[str, dt.datetime]]:
     """MQLs (lead date = first contact date, channel = origin, empty -> 'unknown') and the
     won date of each deal's MQL."""
     mqls = {
-        r["mql_id"]: {"lead": dt.datetime.combine(day(r["first_contact_date"]), dt.time()),
-                      "channel": r["origin"] or "unknown"}
+        r["mql_id"]: {
+            "lead": dt.datetime.combine(day(r["first_contact_date"]), dt.time()),
+            "channel": r["origin"] or "unknown",
+        }
         for r in read_csv(MQLS)
     }
     won = {r["mql_id"]: stamp(r["won_date"]) for r in read_csv(DEALS)}
@@ -282,8 +292,9 @@ def test_olist_csv_quirks() -> None:
 
 def test_olist_leads_and_customers_by_month(olist_wh: Warehouse) -> None:
     mqls, won = olist()
-    got = rows_by(olist_wh, ("leads", "customers", "lead_to_customer"), O_START, O_END,
-                  grain=Grain.month)
+    got = rows_by(
+        olist_wh, ("leads", "customers", "lead_to_customer"), O_START, O_END, grain=Grain.month
+    )
     leads = Counter(m["lead"].date().replace(day=1) for m in mqls.values() if inside(m["lead"]))
     customers = Counter(w.date().replace(day=1) for w in won.values() if inside(w))
     month = O_START
@@ -299,8 +310,9 @@ def test_olist_leads_and_customers_by_month(olist_wh: Warehouse) -> None:
 
 @pytest.mark.parametrize("lookback", [90, 730])
 def test_olist_lead_to_customer_by_channel_period(olist_wh: Warehouse, lookback: int) -> None:
-    got = rows_by(olist_wh, ("lead_to_customer",), O_START, O_END, by=("channel",),
-                  lookback_days=lookback)
+    got = rows_by(
+        olist_wh, ("lead_to_customer",), O_START, O_END, by=("channel",), lookback_days=lookback
+    )
     ref = olist_period(lookback)
     assert {k[2] for k in got} == set(ref)
     for channel, (num, den) in ref.items():
@@ -314,8 +326,15 @@ def test_olist_lead_to_customer_by_channel_period(olist_wh: Warehouse, lookback:
 
 
 def test_olist_lead_to_customer_by_channel_cohort(olist_wh: Warehouse) -> None:
-    got = rows_by(olist_wh, ("lead_to_customer",), O_START, O_END, by=("channel",),
-                  mode="cohort", window_days=730)
+    got = rows_by(
+        olist_wh,
+        ("lead_to_customer",),
+        O_START,
+        O_END,
+        by=("channel",),
+        mode="cohort",
+        window_days=730,
+    )
     ref = olist_cohort(730)
     assert {k[2] for k in got} == set(ref)
     for channel, (num, den) in ref.items():

@@ -131,8 +131,9 @@ D_FX = [
 
 
 def won(amount: float, created: str, closed: str, owner: str, **kw: Any) -> Event:
-    return with_(deal(amount, created, closed=closed, won=True, stage_name="won", **kw),
-                 owner=owner)
+    return with_(
+        deal(amount, created, closed=closed, won=True, stage_name="won", **kw), owner=owner
+    )
 
 
 def lost(amount: float, created: str, closed: str, owner: str) -> Event:
@@ -146,36 +147,60 @@ def open_deal(amount: float, created: str, stage_name: str, owner: str, **kw: An
 D_PEOPLE: dict[str, list[Event]] = {
     "alice": [stage("lead", "2024-01-03"), won(1000, "2024-01-10", "2024-02-05", "ann")],
     # closes before the first EUR rate: the earliest rate (1.10) applies
-    "bob": [stage("lead", "2023-12-15"),
-            won(2000, "2023-12-20", "2024-01-05", "ben", currency="EUR")],
+    "bob": [
+        stage("lead", "2023-12-15"),
+        won(2000, "2023-12-20", "2024-01-05", "ben", currency="EUR"),
+    ],
     # closes on the day of the 1.20 rate
-    "carol": [stage("lead", "2024-01-08"),
-              won(500, "2024-01-12", "2024-02-20", "ann", currency="EUR", account="acme")],
+    "carol": [
+        stage("lead", "2024-01-08"),
+        won(500, "2024-01-12", "2024-02-20", "ann", currency="EUR", account="acme"),
+    ],
     # acme's second win: revenue and a won deal, but not a new customer
-    "dan": [stage("lead", "2024-02-01"),
-            won(800, "2024-02-10", "2024-03-15", "ben", account="acme")],
+    "dan": [
+        stage("lead", "2024-02-01"),
+        won(800, "2024-02-10", "2024-03-15", "ben", account="acme"),
+    ],
     "erin": [stage("lead", "2024-02-12"), lost(300, "2024-02-15", "2024-03-05", "ann")],
-    "frank": [stage("lead", "2024-03-02"),
-              open_deal(700, "2024-03-05", "negotiation", "ben", currency="GBP")],
+    "frank": [
+        stage("lead", "2024-03-02"),
+        open_deal(700, "2024-03-05", "negotiation", "ben", currency="GBP"),
+    ],
     # no lead event: the lead date is the contact's created_at (its first deal's creation)
-    "gina": [won(1200, "2024-01-25", "2024-03-28", "ben"),
-             won(100, "2024-03-01", "2024-03-30", "ann", currency="EUR")],  # second win
+    "gina": [
+        won(1200, "2024-01-25", "2024-03-28", "ben"),
+        won(100, "2024-03-01", "2024-03-30", "ann", currency="EUR"),
+    ],  # second win
     "hank": [stage("lead", "2024-03-10"), lost(900, "2024-03-12", "2024-03-25", "ben")],
     # closed (lost) on the last day of January: not open at January's end
-    "ivan": [stage("lead", "2024-01-02"), lost(250, "2024-01-05", "2024-01-31T12:00", "ann"),
-             open_deal(600, "2024-04-02", "discovery", "ann")],  # created after the range
+    "ivan": [
+        stage("lead", "2024-01-02"),
+        lost(250, "2024-01-05", "2024-01-31T12:00", "ann"),
+        open_deal(600, "2024-04-02", "discovery", "ann"),
+    ],  # created after the range
     "judy": [stage("lead", "2024-02-28")],
     # a customer since December 2023: the February win is not a new customer
-    "kate": [stage("lead", "2023-11-01"), won(5000, "2023-11-05", "2023-12-20", "ann"),
-             won(300, "2024-02-02", "2024-02-25", "ann")],
+    "kate": [
+        stage("lead", "2023-11-01"),
+        won(5000, "2023-11-05", "2023-12-20", "ann"),
+        won(300, "2024-02-02", "2024-02-25", "ann"),
+    ],
     "leo": [stage("lead", "2023-11-20"), open_deal(1500, "2023-12-01", "discovery", "ben")],
     "mia": [stage("lead", "2024-01-18"), open_deal(400, "2024-01-20", "proposal", "ann")],
 }
 # a deal with no contact: its sales cycle starts at its creation; the account is the customer
 D_LOOSE_DEALS = [
-    {"opportunity_id": "solo-1", "created_at": ts("2024-02-01"), "closed_at": ts("2024-03-01"),
-     "is_won": True, "amount": 50.0, "currency": "USD", "account_id": "solo", "stage": "won",
-     "owner": "ben"},
+    {
+        "opportunity_id": "solo-1",
+        "created_at": ts("2024-02-01"),
+        "closed_at": ts("2024-03-01"),
+        "is_won": True,
+        "amount": 50.0,
+        "currency": "USD",
+        "account_id": "solo",
+        "stage": "won",
+        "owner": "ben",
+    },
 ]
 
 
@@ -199,12 +224,35 @@ def d_deals() -> list[Deal]:
         for i, e in enumerate(events):
             if e.table == "opportunities":
                 r = e.row
-                out.append(Deal(f"{person}-o{i}", person, r["account_id"], r["amount"],
-                                r["currency"], r["created_at"], r["closed_at"], r["is_won"],
-                                r["stage"], r.get("owner")))
+                out.append(
+                    Deal(
+                        f"{person}-o{i}",
+                        person,
+                        r["account_id"],
+                        r["amount"],
+                        r["currency"],
+                        r["created_at"],
+                        r["closed_at"],
+                        r["is_won"],
+                        r["stage"],
+                        r.get("owner"),
+                    )
+                )
     for r in D_LOOSE_DEALS:
-        out.append(Deal(r["opportunity_id"], None, r["account_id"], r["amount"], r["currency"],
-                        r["created_at"], r["closed_at"], r["is_won"], r["stage"], r["owner"]))
+        out.append(
+            Deal(
+                r["opportunity_id"],
+                None,
+                r["account_id"],
+                r["amount"],
+                r["currency"],
+                r["created_at"],
+                r["closed_at"],
+                r["is_won"],
+                r["stage"],
+                r["owner"],
+            )
+        )
     return out
 
 
@@ -226,9 +274,18 @@ D_OPP_STAGES = [
     {"opportunity_id": oid("leo", 1500), "stage": "proposal", "ts": ts("2023-12-10")},
 ]
 
-D_KPIS = ("customers", "win_rate", "lead_to_customer", "opportunity_to_proposal",
-          "proposal_to_won", "revenue", "pipeline_value", "average_deal_size", "lead_value",
-          "sales_cycle_days")
+D_KPIS = (
+    "customers",
+    "win_rate",
+    "lead_to_customer",
+    "opportunity_to_proposal",
+    "proposal_to_won",
+    "revenue",
+    "pipeline_value",
+    "average_deal_size",
+    "lead_value",
+    "sales_cycle_days",
+)
 
 
 def fx(currency: str, day: dt.date, table: list[dict[str, Any]] = D_FX) -> float:
@@ -243,8 +300,9 @@ def fx(currency: str, day: dt.date, table: list[dict[str, Any]] = D_FX) -> float
 def lead_dates() -> dict[str, dt.datetime]:
     out = {}
     for person, events in D_PEOPLE.items():
-        leads = [e.row["ts"] for e in events
-                 if e.table == "stage_events" and e.row["stage"] == "lead"]
+        leads = [
+            e.row["ts"] for e in events if e.table == "stage_events" and e.row["stage"] == "lead"
+        ]
         out[person] = min(leads) if leads else created_at(events)
     return out
 
@@ -278,19 +336,23 @@ def d_reference(start: dt.date, end: dt.date, owner: str | None = None) -> dict[
             key = d.account or d.contact or d.id
             if key not in first_win or d.closed < first_win[key][0]:
                 first_win[key] = (d.closed, d)
-    customers = sum(1 for t, d in first_win.values()
-                    if within(t, start, end) and (owner is None or d.owner == owner))
+    customers = sum(
+        1
+        for t, d in first_win.values()
+        if within(t, start, end) and (owner is None or d.owner == owner)
+    )
     created = [d for d in deals if within(d.created, start, end)]
     props = first_proposals()
     proposals = [d for d in deals if within(props.get(d.id), start, end)]
     won_after = [d for d in wins if d.id in props]
     cycles = [
-        ((d.closed - (LEAD_DATE[d.contact] if d.contact else d.created)).total_seconds()
-         / 86400)
-        for d in wins if d.closed
+        ((d.closed - (LEAD_DATE[d.contact] if d.contact else d.created)).total_seconds() / 86400)
+        for d in wins
+        if d.closed
     ]
-    pipeline = sum(d.amount * fx(d.currency, end) for d in open_at(end)
-                   if owner is None or d.owner == owner)
+    pipeline = sum(
+        d.amount * fx(d.currency, end) for d in open_at(end) if owner is None or d.owner == owner
+    )
     return {
         "customers": {"value": customers},
         "win_rate": ratio(len(wins), len(closed)),
@@ -337,8 +399,9 @@ def d_monthly(d_wh: Warehouse) -> dict[tuple[Any, ...], dict[str, Any]]:
 
 
 @pytest.mark.parametrize("kpi", D_KPIS)
-def test_d_monthly_matches_reference(d_monthly: dict[tuple[Any, ...], dict[str, Any]],
-                                     kpi: str) -> None:
+def test_d_monthly_matches_reference(
+    d_monthly: dict[tuple[Any, ...], dict[str, Any]], kpi: str
+) -> None:
     for start, end in months(D_START, D_END):
         row = d_monthly[(kpi, start)]
         assert row["period_end"] == end and row["mode"] == "period"
@@ -385,8 +448,15 @@ def test_d_hand_counted(d_monthly: dict[tuple[Any, ...], dict[str, Any]]) -> Non
 
 
 def test_d_by_owner_matches_reference(d_wh: Warehouse) -> None:
-    kpis = ("win_rate", "revenue", "average_deal_size", "sales_cycle_days", "pipeline_value",
-            "opportunity_to_proposal", "proposal_to_won")
+    kpis = (
+        "win_rate",
+        "revenue",
+        "average_deal_size",
+        "sales_cycle_days",
+        "pipeline_value",
+        "opportunity_to_proposal",
+        "proposal_to_won",
+    )
     got = run(d_wh, kpis, D_START, D_END, by=("owner",))
     assert {k[2] for k in got} == {"ann", "ben"}
     for owner in ("ann", "ben"):
@@ -407,27 +477,32 @@ def test_d_customers_by_owner_counts_the_first_win(d_wh: Warehouse) -> None:
 
 def test_revenue_converts_at_the_close_date_rate(warehouse: Warehouse) -> None:
     """Latest rate on or before the close *date* (time of day ignored), else the earliest."""
-    fx_rows = [{"date": D(2024, 1, 15), "currency": "EUR", "rate": 1.10},
-               {"date": D(2024, 2, 20), "currency": "EUR", "rate": 1.20}]
+    fx_rows = [
+        {"date": D(2024, 1, 15), "currency": "EUR", "rate": 1.10},
+        {"date": D(2024, 2, 20), "currency": "EUR", "rate": 1.20},
+    ]
     wh = warehouse
     load_rows(wh, {"fx_rates": fx_rows})
-    journeys_for(wh, {
-        "x": [deal(100, "2024-01-01", closed="2024-02-19T23:30", won=True, currency="EUR")],
-        "y": [deal(100, "2024-01-01", closed="2024-02-20T00:00", won=True, currency="EUR")],
-        "z": [deal(100, "2024-01-01", closed="2024-01-02T08:00", won=True, currency="EUR")],
-        "w": [deal(100, "2024-01-01", closed="2024-03-30", won=True, currency="EUR")],
-    })
+    journeys_for(
+        wh,
+        {
+            "x": [deal(100, "2024-01-01", closed="2024-02-19T23:30", won=True, currency="EUR")],
+            "y": [deal(100, "2024-01-01", closed="2024-02-20T00:00", won=True, currency="EUR")],
+            "z": [deal(100, "2024-01-01", closed="2024-01-02T08:00", won=True, currency="EUR")],
+            "w": [deal(100, "2024-01-01", closed="2024-03-30", won=True, currency="EUR")],
+        },
+    )
     got = run(wh, ["revenue"], D(2024, 1, 1), D(2024, 3, 31), Grain.month)
-    values = [got[("revenue", m)]["value"] for m in (D(2024, 1, 1), D(2024, 2, 1),
-                                                     D(2024, 3, 1))]
+    values = [got[("revenue", m)]["value"] for m in (D(2024, 1, 1), D(2024, 2, 1), D(2024, 3, 1))]
     assert values == pytest.approx([110, 110 + 120, 120])
 
 
 def test_weighted_pipeline_uses_the_stage_probabilities(d_wh: Warehouse) -> None:
     """Open at Mar 31: frank GBP 700 = 910 (negotiation), mia 400 (proposal), leo 1500
     (discovery), each times its stage's probability (params prob_<stage>)."""
-    catalog = with_params("weighted_pipeline", prob_negotiation=0.6, prob_proposal=0.4,
-                          prob_discovery=0.1)
+    catalog = with_params(
+        "weighted_pipeline", prob_negotiation=0.6, prob_proposal=0.4, prob_discovery=0.1
+    )
     got = run(d_wh, ["weighted_pipeline", "pipeline_value"], D_START, D_END, catalog=catalog)
     probs = {"negotiation": 0.6, "proposal": 0.4, "discovery": 0.1}
     expected = sum(d.amount * fx(d.currency, D_END) * probs[d.stage] for d in open_at(D_END))
@@ -440,8 +515,9 @@ def test_weighted_pipeline_uses_the_stage_probabilities(d_wh: Warehouse) -> None
 def test_lead_to_customer_cohort_matches_reference(d_wh: Warehouse, window: int) -> None:
     """Of each month's leads, those who became customers within the window (inclusive:
     alice converts in exactly 33 days)."""
-    got = run(d_wh, ["lead_to_customer"], D_START, D_END, Grain.month, mode="cohort",
-              window_days=window)
+    got = run(
+        d_wh, ["lead_to_customer"], D_START, D_END, Grain.month, mode="cohort", window_days=window
+    )
     for start, end in months(D_START, D_END):
         row = got[("lead_to_customer", start)]
         assert row["mode"] == "cohort"
@@ -455,8 +531,14 @@ def test_d_zero_denominators_are_none(d_wh: Warehouse) -> None:
     """May 2024: no leads, no deals closed or created, no proposals."""
     start, end = D(2024, 5, 1), D(2024, 5, 31)
     got = run(d_wh, (*D_KPIS, "weighted_pipeline"), start, end)
-    for kpi in ("win_rate", "lead_to_customer", "opportunity_to_proposal", "proposal_to_won",
-                "average_deal_size", "lead_value"):
+    for kpi in (
+        "win_rate",
+        "lead_to_customer",
+        "opportunity_to_proposal",
+        "proposal_to_won",
+        "average_deal_size",
+        "lead_value",
+    ):
         row = got[(kpi, start)]
         assert row["value"] is None and row["denominator"] == 0, kpi
     assert got[("sales_cycle_days", start)]["value"] is None
@@ -483,10 +565,22 @@ def m(year: int, month: int) -> dt.date:
 
 # customer -> month -> MRR (c5 pays GBP 100 = 130 in the reporting currency)
 SUBS: dict[str, dict[dt.date, float]] = {
-    "c1": {m(2023, 12): 100, m(2024, 1): 100, m(2024, 2): 150, m(2024, 3): 120,
-           m(2024, 4): 120, m(2024, 5): 120, m(2024, 6): 120},
-    "c2": {m(2024, 1): 200, m(2024, 2): 200, m(2024, 4): 180, m(2024, 5): 180,
-           m(2024, 6): 180},  # March missing: churn in March, reactivation in April
+    "c1": {
+        m(2023, 12): 100,
+        m(2024, 1): 100,
+        m(2024, 2): 150,
+        m(2024, 3): 120,
+        m(2024, 4): 120,
+        m(2024, 5): 120,
+        m(2024, 6): 120,
+    },
+    "c2": {
+        m(2024, 1): 200,
+        m(2024, 2): 200,
+        m(2024, 4): 180,
+        m(2024, 5): 180,
+        m(2024, 6): 180,
+    },  # March missing: churn in March, reactivation in April
     "c3": {m(2023, 12): 50, m(2024, 1): 50, m(2024, 2): 50},
     "c4": {m(2024, 3): 300, m(2024, 4): 300, m(2024, 5): 250, m(2024, 6): 400},
     "c5": {m(2024, 2): 100, m(2024, 3): 100},
@@ -496,9 +590,11 @@ SUB_CURRENCY = {"c5": "GBP"}
 
 
 def sub_rows() -> list[dict[str, Any]]:
-    return [{"customer_id": c, "month": month, "mrr": float(v),
-             "currency": SUB_CURRENCY.get(c, "USD")}
-            for c, hist in SUBS.items() for month, v in hist.items()]
+    return [
+        {"customer_id": c, "month": month, "mrr": float(v), "currency": SUB_CURRENCY.get(c, "USD")}
+        for c, hist in SUBS.items()
+        for month, v in hist.items()
+    ]
 
 
 def mrr_of(c: str, month: dt.date) -> float | None:
@@ -524,9 +620,21 @@ E_PEOPLE: dict[str, list[Event]] = {
     "p6": [stage("lead", "2024-06-01")],
 }
 
-E_KPIS = ("arpc", "mrr", "mrr_new", "mrr_expansion", "mrr_contraction", "mrr_churn",
-          "mrr_reactivation", "retention_rate", "churn_rate", "cltv", "cltv_arpc_lifetime",
-          "cltv_lead_value", "customer_lifetime_months")
+E_KPIS = (
+    "arpc",
+    "mrr",
+    "mrr_new",
+    "mrr_expansion",
+    "mrr_contraction",
+    "mrr_churn",
+    "mrr_reactivation",
+    "retention_rate",
+    "churn_rate",
+    "cltv",
+    "cltv_arpc_lifetime",
+    "cltv_lead_value",
+    "customer_lifetime_months",
+)
 
 
 def e_lead_value(start: dt.date, end: dt.date) -> float | None:
@@ -536,8 +644,11 @@ def e_lead_value(start: dt.date, end: dt.date) -> float | None:
         for e in events:
             if e.table == "stage_events" and within(e.row["ts"], start, end):
                 leads += 1
-            if e.table == "opportunities" and e.row["is_won"] and within(e.row["closed_at"],
-                                                                           start, end):
+            if (
+                e.table == "opportunities"
+                and e.row["is_won"]
+                and within(e.row["closed_at"], start, end)
+            ):
                 revenue += e.row["amount"]
     return None if leads == 0 else revenue / leads
 
@@ -588,8 +699,7 @@ def e_reference(start: dt.date, end: dt.date) -> dict[str, Expected]:
             "value": None if lifetime is None or not at_end else mrr / len(at_end) * lifetime
         },
         "cltv_lead_value": {
-            "value": None if lead_value is None or lifetime is None
-            else lead_value * lifetime / 12
+            "value": None if lead_value is None or lifetime is None else lead_value * lifetime / 12
         },
         "customer_lifetime_months": {
             "value": lifetime,
@@ -625,8 +735,14 @@ def test_e_reference_hand_counted() -> None:
     opening = 150.0  # December: c1 100 + c3 50
     for a, row in monthly.items():
         v = {k: float(row[k]["value"] or 0) for k in row}
-        closing = (opening + v["mrr_new"] + v["mrr_expansion"] + v["mrr_reactivation"]
-                   - v["mrr_contraction"] - v["mrr_churn"])
+        closing = (
+            opening
+            + v["mrr_new"]
+            + v["mrr_expansion"]
+            + v["mrr_reactivation"]
+            - v["mrr_contraction"]
+            - v["mrr_churn"]
+        )
         assert closing == pytest.approx(v["mrr"]), a
         opening = closing
     q1, q2 = e_reference(D(2024, 1, 1), D(2024, 3, 31)), e_reference(D(2024, 4, 1), E_END)
@@ -653,17 +769,17 @@ def e_quarterly(e_wh: Warehouse) -> dict[tuple[Any, ...], dict[str, Any]]:
 
 
 @pytest.mark.parametrize("kpi", E_KPIS)
-def test_e_monthly_matches_reference(e_monthly: dict[tuple[Any, ...], dict[str, Any]],
-                                     kpi: str) -> None:
+def test_e_monthly_matches_reference(
+    e_monthly: dict[tuple[Any, ...], dict[str, Any]], kpi: str
+) -> None:
     for start, end in months(E_START, E_END):
         check(e_monthly[(kpi, start)], e_reference(start, end)[kpi])
 
 
-
-
 @pytest.mark.parametrize("kpi", E_KPIS)
-def test_e_quarterly_matches_reference(e_quarterly: dict[tuple[Any, ...], dict[str, Any]],
-                                       kpi: str) -> None:
+def test_e_quarterly_matches_reference(
+    e_quarterly: dict[tuple[Any, ...], dict[str, Any]], kpi: str
+) -> None:
     for start, end in ((D(2024, 1, 1), D(2024, 3, 31)), (D(2024, 4, 1), D(2024, 6, 30))):
         check(e_quarterly[(kpi, start)], e_reference(start, end)[kpi])
 
@@ -688,12 +804,23 @@ def test_e_zero_denominators_are_none(e_wh: Warehouse) -> None:
     for kpi in ("arpc", "retention_rate"):
         row = got[(kpi, start)]
         assert row["value"] is None and row["denominator"] == 0, kpi
-    for kpi in ("churn_rate", "cltv", "cltv_arpc_lifetime", "cltv_lead_value",
-                "customer_lifetime_months"):
+    for kpi in (
+        "churn_rate",
+        "cltv",
+        "cltv_arpc_lifetime",
+        "cltv_lead_value",
+        "customer_lifetime_months",
+    ):
         assert got[(kpi, start)]["value"] is None, kpi
     assert got[("customer_lifetime_months", start)]["mean"] is None
-    for kpi in ("mrr", "mrr_new", "mrr_expansion", "mrr_contraction", "mrr_churn",
-                "mrr_reactivation"):
+    for kpi in (
+        "mrr",
+        "mrr_new",
+        "mrr_expansion",
+        "mrr_contraction",
+        "mrr_churn",
+        "mrr_reactivation",
+    ):
         assert got[(kpi, start)]["value"] == 0, kpi
 
 
@@ -710,25 +837,38 @@ def test_e_full_retention_gives_no_cltv(e_monthly: dict[tuple[Any, ...], dict[st
 F_START, F_END = D(2024, 1, 1), D(2024, 2, 29)
 
 F_PEOPLE: dict[str, list[Event]] = {
-    "alice": [email("delivered", "camp1", "2024-01-05"), email("open", "camp1", "2024-01-05"),
-              email("open", "camp1", "2024-01-06T10:00"),  # a repeat open
-              email("click", "camp1", "2024-01-06T10:01"),
-              email("click", "camp1", "2024-01-07"),  # a repeat click
-              email("forward", "camp1", "2024-01-06T11:00"),
-              email("delivered", "camp2", "2024-01-30"),
-              email("open", "camp2", "2024-02-02"), email("click", "camp2", "2024-02-02T09:00")],
-    "bob": [email("delivered", "camp1", "2024-01-05"), email("open", "camp1", "2024-01-08"),
-            email("unsubscribe", "camp1", "2024-01-08T12:00"),
-            email("open", "camp1", "2024-02-05")],  # re-open in Feb: not a unique open there
-    "carol": [email("delivered", "camp1", "2024-01-05"),
-              email("delivered", "camp2", "2024-01-30"), email("open", "camp2", "2024-01-31"),
-              email("forward", "camp2", "2024-02-01"), email("forward", "camp2", "2024-02-03")],
+    "alice": [
+        email("delivered", "camp1", "2024-01-05"),
+        email("open", "camp1", "2024-01-05"),
+        email("open", "camp1", "2024-01-06T10:00"),  # a repeat open
+        email("click", "camp1", "2024-01-06T10:01"),
+        email("click", "camp1", "2024-01-07"),  # a repeat click
+        email("forward", "camp1", "2024-01-06T11:00"),
+        email("delivered", "camp2", "2024-01-30"),
+        email("open", "camp2", "2024-02-02"),
+        email("click", "camp2", "2024-02-02T09:00"),
+    ],
+    "bob": [
+        email("delivered", "camp1", "2024-01-05"),
+        email("open", "camp1", "2024-01-08"),
+        email("unsubscribe", "camp1", "2024-01-08T12:00"),
+        email("open", "camp1", "2024-02-05"),
+    ],  # re-open in Feb: not a unique open there
+    "carol": [
+        email("delivered", "camp1", "2024-01-05"),
+        email("delivered", "camp2", "2024-01-30"),
+        email("open", "camp2", "2024-01-31"),
+        email("forward", "camp2", "2024-02-01"),
+        email("forward", "camp2", "2024-02-03"),
+    ],
     "dave": [email("sent", "camp1", "2024-01-05"), email("bounce", "camp1", "2024-01-05T00:01")],
     # a click without a tracked open
     "erin": [email("delivered", "camp1", "2024-01-05"), email("click", "camp1", "2024-01-09")],
     "frank": [email("subscribe", "signup", "2024-01-20")],
-    "gina": [email("subscribe", "signup", "2024-02-10"),
-             email("unsubscribe", "camp2", "2024-02-15")],
+    "gina": [
+        email("subscribe", "signup", "2024-02-10"),
+        email("unsubscribe", "camp2", "2024-02-15"),
+    ],
     "henry": [email("subscribe", "signup", "2024-02-12")],
 }
 F_AUDIENCE = [
@@ -738,16 +878,21 @@ F_AUDIENCE = [
     {"date": D(2023, 12, 31), "audience": "social_followers", "size": 800},
     {"date": D(2024, 1, 31), "audience": "social_followers", "size": 900},
 ]
-F_KPIS = ("email_open_rate", "email_click_rate", "email_click_to_open", "list_growth_rate",
-          "email_forwards", "unsubscribe_rate")
+F_KPIS = (
+    "email_open_rate",
+    "email_click_rate",
+    "email_click_to_open",
+    "list_growth_rate",
+    "email_forwards",
+    "unsubscribe_rate",
+)
 
 
 def email_events() -> list[dict[str, Any]]:
     return [{"contact": p, **e.row} for p, evs in F_PEOPLE.items() for e in evs]
 
 
-def f_reference(start: dt.date, end: dt.date,
-                campaign: str | None = None) -> dict[str, Expected]:
+def f_reference(start: dt.date, end: dt.date, campaign: str | None = None) -> dict[str, Expected]:
     evs = [e for e in email_events() if campaign is None or e["campaign"] == campaign]
 
     def unique(kind: str) -> int:
@@ -828,8 +973,7 @@ def test_f_zero_denominators_are_none(f_wh: Warehouse) -> None:
     """December 2023: no email events and no list snapshot before it."""
     start, end = D(2023, 12, 1), D(2023, 12, 31)
     got = run(f_wh, F_KPIS, start, end)
-    for kpi in ("email_open_rate", "email_click_rate", "email_click_to_open",
-                "unsubscribe_rate"):
+    for kpi in ("email_open_rate", "email_click_rate", "email_click_to_open", "unsubscribe_rate"):
         assert got[(kpi, start)]["value"] is None and got[(kpi, start)]["denominator"] == 0
     assert got[("list_growth_rate", start)]["value"] is None
     assert got[("email_forwards", start)]["value"] == 0
@@ -850,11 +994,9 @@ def sales(kind: str, at: str, outcome: str | None = None) -> Event:
 G_PEOPLE: dict[str, list[Event]] = {
     "r1": [inbound("2024-01-05T10:00", "2024-01-05T10:02", channel="chat", outcome="meeting")],
     "r2": [inbound("2024-01-05T11:00", "2024-01-05T11:03", channel="chat", outcome="none")],
-    "r3": [inbound("2024-01-06T09:00", "2024-01-06T09:10", channel="phone",
-                   outcome="opportunity")],
+    "r3": [inbound("2024-01-06T09:00", "2024-01-06T09:10", channel="phone", outcome="opportunity")],
     "r4": [inbound("2024-01-07T09:00", channel="form")],  # never answered
-    "r5": [inbound("2024-01-08T12:00", "2024-01-08T12:00:30", channel="chat",
-                   outcome="qualified")],
+    "r5": [inbound("2024-01-08T12:00", "2024-01-08T12:00:30", channel="chat", outcome="qualified")],
     "r6": [inbound("2024-01-09T15:00", "2024-01-09T15:03:01", channel="phone")],
     # received in January, answered in February: a January request
     "r8": [inbound("2024-01-31T23:58", "2024-02-01T00:01", channel="form")],
@@ -864,42 +1006,67 @@ G_PEOPLE: dict[str, list[Event]] = {
     "m2": [stage("mql", "2024-01-11T09:00"), sales("email", "2024-01-12T09:00")],  # 24 h
     "m3": [stage("mql", "2024-01-12T09:00"), sales("call", "2024-01-13T10:00")],  # 25 h
     "m4": [stage("mql", "2024-01-15T09:00")],  # never touched
-    "m5": [stage("mql", "2024-01-20T09:00"),
-           sales("status_change", "2024-01-20T10:00", outcome="rejected"),  # not a touch
-           sales("meeting", "2024-01-22T10:00")],  # 49 h
-    "m6": [stage("mql", "2024-01-25T09:00"),
-           sales("status_change", "2024-01-25T12:00", outcome="accepted")],
+    "m5": [
+        stage("mql", "2024-01-20T09:00"),
+        sales("status_change", "2024-01-20T10:00", outcome="rejected"),  # not a touch
+        sales("meeting", "2024-01-22T10:00"),
+    ],  # 49 h
+    "m6": [
+        stage("mql", "2024-01-25T09:00"),
+        sales("status_change", "2024-01-25T12:00", outcome="accepted"),
+    ],
     "m7": [sales("call", "2024-01-27T09:00"), stage("mql", "2024-01-28T09:00")],  # before
-    "m8": [stage("mql", "2024-02-03T09:00"), sales("call", "2024-02-03T10:00"),
-           stage("mql", "2024-02-20T09:00")],  # a repeat MQL counts once
+    "m8": [
+        stage("mql", "2024-02-03T09:00"),
+        sales("call", "2024-02-03T10:00"),
+        stage("mql", "2024-02-20T09:00"),
+    ],  # a repeat MQL counts once
 }
-G_KPIS = ("inbound_response_time", "inbound_within_sla", "inbound_outcome_rate",
-          "sla_mql_followup")
+G_KPIS = ("inbound_response_time", "inbound_within_sla", "inbound_outcome_rate", "sla_mql_followup")
 TOUCHES = {"call", "email", "meeting"}
 
 
-def g_reference(start: dt.date, end: dt.date, sla_minutes: float = 3, sla_hours: float = 24,
-                channel: str | None = None) -> dict[str, Expected]:
-    reqs = [e.row for evs in G_PEOPLE.values() for e in evs
-            if e.table == "inbound_requests" and within(e.row["received_at"], start, end)
-            and (channel is None or e.row["channel"] == channel)]
-    minutes = [(r["first_response_at"] - r["received_at"]).total_seconds() / 60
-               for r in reqs if r["first_response_at"]]
+def g_reference(
+    start: dt.date,
+    end: dt.date,
+    sla_minutes: float = 3,
+    sla_hours: float = 24,
+    channel: str | None = None,
+) -> dict[str, Expected]:
+    reqs = [
+        e.row
+        for evs in G_PEOPLE.values()
+        for e in evs
+        if e.table == "inbound_requests"
+        and within(e.row["received_at"], start, end)
+        and (channel is None or e.row["channel"] == channel)
+    ]
+    minutes = [
+        (r["first_response_at"] - r["received_at"]).total_seconds() / 60
+        for r in reqs
+        if r["first_response_at"]
+    ]
     in_sla = sum(1 for x in minutes if x <= sla_minutes)
     outcome = sum(1 for r in reqs if r["outcome"] not in (None, "none"))
     mqls = followed = 0
     for evs in G_PEOPLE.values():
-        mql_ts = [e.row["ts"] for e in evs if e.table == "stage_events"
-                  and e.row["stage"] == "mql"]
+        mql_ts = [e.row["ts"] for e in evs if e.table == "stage_events" and e.row["stage"] == "mql"]
         if not mql_ts or not within(min(mql_ts), start, end):
             continue
         first_mql = min(mql_ts)
         mqls += 1
-        touches = [e.row["ts"] for e in evs if e.table == "sales_activities"
-                   and e.row["ts"] >= first_mql
-                   and (e.row["activity_type"] in TOUCHES
-                        or (e.row["activity_type"] == "status_change"
-                            and e.row.get("outcome") == "accepted"))]
+        touches = [
+            e.row["ts"]
+            for e in evs
+            if e.table == "sales_activities"
+            and e.row["ts"] >= first_mql
+            and (
+                e.row["activity_type"] in TOUCHES
+                or (
+                    e.row["activity_type"] == "status_change" and e.row.get("outcome") == "accepted"
+                )
+            )
+        ]
         if touches and min(touches) - first_mql <= dt.timedelta(hours=sla_hours):
             followed += 1
     return {
@@ -938,8 +1105,7 @@ def test_g_inbound_hand_counted(g_wh: Warehouse) -> None:
     got = run(g_wh, INBOUND_KPIS, G_START, G_END, Grain.month)
     # answered in January: 2, 3, 10, 0.5, 3 1/60, 3 minutes (r4 never)
     answered = [2, 3, 10, 0.5, 3 + 1 / 60, 3]
-    check(got[("inbound_response_time", jan)],
-          {"value": 3, "mean": sum(answered) / 6})
+    check(got[("inbound_response_time", jan)], {"value": 3, "mean": sum(answered) / 6})
     check(got[("inbound_response_time", feb)], {"value": 120, "mean": 120})
     # within 3 minutes (inclusive): r1 r2 r5 r8 of 7 requests (the unanswered r4 included)
     check(got[("inbound_within_sla", jan)], {"value": 4 / 7, "numerator": 4, "denominator": 7})
@@ -961,20 +1127,36 @@ def test_sla_mql_followup_hand_counted(g_wh: Warehouse) -> None:
 def test_g_inbound_sla_minutes_param(g_wh: Warehouse) -> None:
     """sla_minutes 5 adds r6 (3 min 1 s)."""
     jan = D(2024, 1, 1)
-    got = run(g_wh, ["inbound_within_sla"], G_START, G_END, Grain.month,
-              catalog=with_params("inbound_within_sla", sla_minutes=5))
-    check(got[("inbound_within_sla", jan)], g_reference(jan, D(2024, 1, 31),
-                                                        sla_minutes=5)["inbound_within_sla"])
+    got = run(
+        g_wh,
+        ["inbound_within_sla"],
+        G_START,
+        G_END,
+        Grain.month,
+        catalog=with_params("inbound_within_sla", sla_minutes=5),
+    )
+    check(
+        got[("inbound_within_sla", jan)],
+        g_reference(jan, D(2024, 1, 31), sla_minutes=5)["inbound_within_sla"],
+    )
     assert got[("inbound_within_sla", jan)]["numerator"] == 5
 
 
 def test_sla_mql_followup_sla_hours_param(g_wh: Warehouse) -> None:
     """sla_hours 48 adds m3 (25 h) but not m5 (49 h)."""
     jan = D(2024, 1, 1)
-    got = run(g_wh, ["sla_mql_followup"], G_START, G_END, Grain.month,
-              catalog=with_params("sla_mql_followup", sla_hours=48))
-    check(got[("sla_mql_followup", jan)], g_reference(jan, D(2024, 1, 31),
-                                                      sla_hours=48)["sla_mql_followup"])
+    got = run(
+        g_wh,
+        ["sla_mql_followup"],
+        G_START,
+        G_END,
+        Grain.month,
+        catalog=with_params("sla_mql_followup", sla_hours=48),
+    )
+    check(
+        got[("sla_mql_followup", jan)],
+        g_reference(jan, D(2024, 1, 31), sla_hours=48)["sla_mql_followup"],
+    )
     assert got[("sla_mql_followup", jan)]["numerator"] == 4
 
 

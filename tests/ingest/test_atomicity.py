@@ -34,12 +34,28 @@ def cli_env() -> dict[str, str]:
 def base_warehouse(path: Path, write: Writer) -> None:
     """A warehouse with contacts, touchpoints, a reject and two import-log rows."""
     with Warehouse.open(path, create=True) as wh:
-        import_files(wh, [write("base_contacts.csv",
-                                "contact_id,created_at,owner\nc1,2024-01-01,ann\n"
-                                "c2,2024-01-02,bob\nc3,oops,cy\n")], table="contacts")
-        import_files(wh, [write("base_tp.csv",
-                                "touchpoint_id,ts,channel\nt0,2024-01-01,old\nt1,2024-01-01,old\n"
-                                "x1,2024-01-01,keep\n")], table="touchpoints")
+        import_files(
+            wh,
+            [
+                write(
+                    "base_contacts.csv",
+                    "contact_id,created_at,owner\nc1,2024-01-01,ann\n"
+                    "c2,2024-01-02,bob\nc3,oops,cy\n",
+                )
+            ],
+            table="contacts",
+        )
+        import_files(
+            wh,
+            [
+                write(
+                    "base_tp.csv",
+                    "touchpoint_id,ts,channel\nt0,2024-01-01,old\nt1,2024-01-01,old\n"
+                    "x1,2024-01-01,keep\n",
+                )
+            ],
+            table="touchpoints",
+        )
 
 
 def touchpoints_csv(path: Path, rows: int) -> None:
@@ -52,22 +68,26 @@ def touchpoints_csv(path: Path, rows: int) -> None:
         )
 
 
-def test_cli_abort_with_one_bad_row_changes_nothing(tmp_path: Path, write: Writer,
-                                                    snapshot: Callable[..., Any],
-                                                    revlens: Callable[..., Any]) -> None:
+def test_cli_abort_with_one_bad_row_changes_nothing(
+    tmp_path: Path, write: Writer, snapshot: Callable[..., Any], revlens: Callable[..., Any]
+) -> None:
     db = tmp_path / "wh.duckdb"
     base_warehouse(db, write)
     with Warehouse.open(db) as wh:
         before = snapshot(wh)
     good = write("good.csv", "contact_id,created_at,owner\nc1,2024-06-01,zed\nc7,2024-06-01,x\n")
-    bad = write("bad.csv", "contact_id,created_at,owner\nc2,2024-06-01,y\nc8,2024-06-01,y\n"
-                           "c9,2024-02-30,y\n")
-    proc = revlens("import", "--table", "contacts", "--on-error", "abort", str(good), str(bad),
-                   warehouse=db)
+    bad = write(
+        "bad.csv",
+        "contact_id,created_at,owner\nc2,2024-06-01,y\nc8,2024-06-01,y\nc9,2024-02-30,y\n",
+    )
+    proc = revlens(
+        "import", "--table", "contacts", "--on-error", "abort", str(good), str(bad), warehouse=db
+    )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.startswith(
-        f"error RL300 in {bad}: 1 of 3 rows break a rule; nothing was loaded\n")
+        f"error RL300 in {bad}: 1 of 3 rows break a rule; nothing was loaded\n"
+    )
     assert f"{bad}:4 [contacts.created_at]" in proc.stderr
     assert "(value: '2024-02-30')" in proc.stderr
     with Warehouse.open(db) as wh:
@@ -80,7 +100,8 @@ def test_cli_abort_with_one_bad_row_changes_nothing(tmp_path: Path, write: Write
 
 
 def test_an_error_in_a_later_file_rolls_back_the_earlier_ones(
-        tmp_path: Path, write: Writer, snapshot: Callable[..., Any]) -> None:
+    tmp_path: Path, write: Writer, snapshot: Callable[..., Any]
+) -> None:
     db = tmp_path / "wh.duckdb"
     base_warehouse(db, write)
     good = write("good.csv", "contact_id,created_at\nc1,2024-06-01\nc7,2024-06-01\n")
@@ -120,15 +141,32 @@ PAUSE_BEFORE_COMMIT = textwrap.dedent("""
 """)
 
 
-def start_paused_import(tmp_path: Path, db: Path, data: Path,
-                        *extra: str) -> tuple[subprocess.Popen[str], Path]:
+def start_paused_import(
+    tmp_path: Path, db: Path, data: Path, *extra: str
+) -> tuple[subprocess.Popen[str], Path]:
     script = tmp_path / "paused_import.py"
     script.write_text(PAUSE_BEFORE_COMMIT)
     marker = tmp_path / "marker"
     proc = subprocess.Popen(
-        [sys.executable, str(script), str(marker), "--warehouse", str(db), "import",
-         "--table", "touchpoints", "--format", "json", *extra, str(data)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
+        [
+            sys.executable,
+            str(script),
+            str(marker),
+            "--warehouse",
+            str(db),
+            "import",
+            "--table",
+            "touchpoints",
+            "--format",
+            "json",
+            *extra,
+            str(data),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+    )
     deadline = time.monotonic() + 90
     while not marker.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -139,8 +177,9 @@ def start_paused_import(tmp_path: Path, db: Path, data: Path,
     return proc, marker
 
 
-def test_ctrl_c_during_an_import_rolls_back(tmp_path: Path, write: Writer,
-                                            snapshot: Callable[..., Any]) -> None:
+def test_ctrl_c_during_an_import_rolls_back(
+    tmp_path: Path, write: Writer, snapshot: Callable[..., Any]
+) -> None:
     """Ctrl-C an import that has written its rows but not committed them."""
     db = tmp_path / "wh.duckdb"
     base_warehouse(db, write)
@@ -159,7 +198,8 @@ def test_ctrl_c_during_an_import_rolls_back(tmp_path: Path, write: Writer,
 
 
 def test_sigkill_just_before_commit_leaves_the_warehouse_as_before(
-        tmp_path: Path, write: Writer, snapshot: Callable[..., Any]) -> None:
+    tmp_path: Path, write: Writer, snapshot: Callable[..., Any]
+) -> None:
     db = tmp_path / "wh.duckdb"
     base_warehouse(db, write)
     with Warehouse.open(db) as wh:
@@ -178,8 +218,9 @@ def test_sigkill_just_before_commit_leaves_the_warehouse_as_before(
         assert [(c.loaded, c.updated) for c in result.files[0].tables] == [(1, 1)]
 
 
-def test_sigkill_during_a_large_cli_import(tmp_path: Path, write: Writer,
-                                           snapshot: Callable[..., Any]) -> None:
+def test_sigkill_during_a_large_cli_import(
+    tmp_path: Path, write: Writer, snapshot: Callable[..., Any]
+) -> None:
     """The plain `revlens import` of a 200k-row file, killed while it writes: the warehouse
     file grows with uncommitted blocks before the WAL (the commit) appears."""
     db = tmp_path / "wh.duckdb"
@@ -194,9 +235,22 @@ def test_sigkill_during_a_large_cli_import(tmp_path: Path, write: Writer,
     size0 = db.stat().st_size
 
     proc = subprocess.Popen(
-        [str(REVLENS), "--warehouse", str(db), "import", "--table", "touchpoints",
-         "--format", "json", str(data)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=cli_env())
+        [
+            str(REVLENS),
+            "--warehouse",
+            str(db),
+            "import",
+            "--table",
+            "touchpoints",
+            "--format",
+            "json",
+            str(data),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+    )
     started = time.monotonic()
     while proc.poll() is None and time.monotonic() - started < 90:
         if wal.exists() or db.stat().st_size > size0:
@@ -210,9 +264,9 @@ def test_sigkill_during_a_large_cli_import(tmp_path: Path, write: Writer,
 
     with Warehouse.open(db) as wh:
         after = snapshot(wh, logs=False)
-        fully_loaded = (wh.row_counts()["touchpoints"] == rows + 1
-                        and wh.con.execute("SELECT count(*) FROM touchpoints WHERE channel = 'old'"
-                                           ).fetchone() == (0,))
+        fully_loaded = wh.row_counts()["touchpoints"] == rows + 1 and wh.con.execute(
+            "SELECT count(*) FROM touchpoints WHERE channel = 'old'"
+        ).fetchone() == (0,)
     unchanged = after == {k: v for k, v in before.items() if not k.startswith("_")}
     if running and not wal_before_kill:
         # killed mid-way, before the commit began: nothing of it may remain

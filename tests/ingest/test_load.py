@@ -23,27 +23,36 @@ MQL_HEADER = "mql_id,first_contact_date,landing_page_id,origin\n"
 
 
 def per_table(result: ImportResult) -> list[tuple[str, int, int, int, int]]:
-    return [(c.table, c.read, c.loaded, c.updated, c.rejected)
-            for f in result.files for c in f.tables]
+    return [
+        (c.table, c.read, c.loaded, c.updated, c.rejected) for f in result.files for c in f.tables
+    ]
 
 
 def q(wh: Warehouse, sql: str) -> list[tuple[object, ...]]:
     return wh.con.execute(sql).fetchall()
 
 
-def test_a_bad_row_is_rejected_from_every_table_it_feeds(warehouse: Warehouse,
-                                                         write: Writer) -> None:
-    text = (MQL_HEADER + "m1,2024-01-01,lp1,paid_search\n"
-            "m2,2024-01-02,lp2\n"             # field count: a reader reject, in every table
-            "m3,2024-02-30,lp3,social\n"      # bad date: fails all four outputs
-            "m4,2024-01-04,lp4,\n")           # no origin: channel 'unknown'
-    result = import_files(warehouse, [write("mqls.csv", text)],
-                          mapping=load_mapping("olist-mqls"))
+def test_a_bad_row_is_rejected_from_every_table_it_feeds(
+    warehouse: Warehouse, write: Writer
+) -> None:
+    text = (
+        MQL_HEADER + "m1,2024-01-01,lp1,paid_search\n"
+        "m2,2024-01-02,lp2\n"  # field count: a reader reject, in every table
+        "m3,2024-02-30,lp3,social\n"  # bad date: fails all four outputs
+        "m4,2024-01-04,lp4,\n"
+    )  # no origin: channel 'unknown'
+    result = import_files(warehouse, [write("mqls.csv", text)], mapping=load_mapping("olist-mqls"))
     assert per_table(result) == [
-        ("contacts", 4, 2, 0, 2), ("stage_events", 4, 2, 0, 2), ("stage_events", 4, 2, 0, 2),
-        ("touchpoints", 4, 2, 0, 2)]
+        ("contacts", 4, 2, 0, 2),
+        ("stage_events", 4, 2, 0, 2),
+        ("stage_events", 4, 2, 0, 2),
+        ("touchpoints", 4, 2, 0, 2),
+    ]
     assert {k: (v.read, v.loaded, v.updated, v.rejected) for k, v in result.totals().items()} == {
-        "contacts": (4, 2, 0, 2), "stage_events": (8, 4, 0, 4), "touchpoints": (4, 2, 0, 2)}
+        "contacts": (4, 2, 0, 2),
+        "stage_events": (8, 4, 0, 4),
+        "touchpoints": (4, 2, 0, 2),
+    }
     assert (result.rows_read, result.rows_rejected) == (4, 2)
     rejects = result.files[0].rejects
     assert [(r.line, r.table, r.column, r.code) for r in rejects] == [
@@ -54,34 +63,53 @@ def test_a_bad_row_is_rejected_from_every_table_it_feeds(warehouse: Warehouse,
         (4, "touchpoints", "ts", "bad_timestamp"),
     ]
     assert q(warehouse, "SELECT contact_id, created_at, lead_source FROM contacts ORDER BY 1") == [
-        ("m1", T(2024, 1, 1), "paid_search"), ("m4", T(2024, 1, 4), None)]
+        ("m1", T(2024, 1, 1), "paid_search"),
+        ("m4", T(2024, 1, 4), None),
+    ]
     assert q(warehouse, "SELECT contact_id, stage, ts, source FROM stage_events ORDER BY 1, 2") == [
-        ("m1", "lead", T(2024, 1, 1), "olist"), ("m1", "mql", T(2024, 1, 1), "olist"),
-        ("m4", "lead", T(2024, 1, 4), "olist"), ("m4", "mql", T(2024, 1, 4), "olist")]
-    assert q(warehouse, "SELECT touchpoint_id, contact_id, channel, landing_page, touch_type "
-                        "FROM touchpoints ORDER BY 1") == [
-        ("m1", "m1", "paid_search", "lp1", "form"), ("m4", "m4", "unknown", "lp4", "form")]
+        ("m1", "lead", T(2024, 1, 1), "olist"),
+        ("m1", "mql", T(2024, 1, 1), "olist"),
+        ("m4", "lead", T(2024, 1, 4), "olist"),
+        ("m4", "mql", T(2024, 1, 4), "olist"),
+    ]
+    assert q(
+        warehouse,
+        "SELECT touchpoint_id, contact_id, channel, landing_page, touch_type "
+        "FROM touchpoints ORDER BY 1",
+    ) == [("m1", "m1", "paid_search", "lp1", "form"), ("m4", "m4", "unknown", "lp4", "form")]
 
 
 def test_import_log_records_each_file(warehouse: Warehouse, write: Writer) -> None:
     path = write("c.csv", "contact_id,created_at\nc1,2024-01-01\nc2,nope\n")
     result = import_files(warehouse, [path], table="contacts")
-    log = q(warehouse, f"SELECT import_id, source, target, sha256, rows_read, rows_loaded, "
-                       f"rows_updated, rows_rejected, details FROM {IMPORTS_TABLE}")
+    log = q(
+        warehouse,
+        f"SELECT import_id, source, target, sha256, rows_read, rows_loaded, "
+        f"rows_updated, rows_rejected, details FROM {IMPORTS_TABLE}",
+    )
     assert len(log) == 1
     import_id, source, target, sha, read, loaded, updated, rejected, details = log[0]
     assert str(import_id).startswith(result.import_id)
     assert (source, target, read, loaded, updated, rejected) == (
-        str(path), "table:contacts", 2, 1, 0, 1)
+        str(path),
+        "table:contacts",
+        2,
+        1,
+        0,
+        1,
+    )
     assert sha == hashlib.sha256(path.read_bytes()).hexdigest()
     assert json.loads(str(details))["tables"] == [
-        {"table": "contacts", "read": 2, "loaded": 1, "updated": 0, "rejected": 1}]
+        {"table": "contacts", "read": 2, "loaded": 1, "updated": 0, "rejected": 1}
+    ]
 
 
-def test_reimport_updates_by_key_and_replaces_the_file_rejects(warehouse: Warehouse,
-                                                               write: Writer) -> None:
-    path = write("c.csv", "contact_id,created_at,owner\nc1,2024-01-01,ann\nc2,nope,bob\n"
-                          "c3,2024-01-03,\n")
+def test_reimport_updates_by_key_and_replaces_the_file_rejects(
+    warehouse: Warehouse, write: Writer
+) -> None:
+    path = write(
+        "c.csv", "contact_id,created_at,owner\nc1,2024-01-01,ann\nc2,nope,bob\nc3,2024-01-03,\n"
+    )
     first = import_files(warehouse, [path], table="contacts")
     assert per_table(first) == [("contacts", 3, 2, 0, 1)]
     before = q(warehouse, "SELECT * FROM contacts ORDER BY ALL")
@@ -89,23 +117,35 @@ def test_reimport_updates_by_key_and_replaces_the_file_rejects(warehouse: Wareho
     assert per_table(second) == [("contacts", 3, 0, 2, 1)]
     assert q(warehouse, "SELECT * FROM contacts ORDER BY ALL") == before
     assert q(warehouse, f"SELECT line, code, import_id FROM {REJECTS_TABLE}") == [
-        (3, "bad_timestamp", second.import_id)]
+        (3, "bad_timestamp", second.import_id)
+    ]
     assert q(warehouse, f"SELECT count(*) FROM {IMPORTS_TABLE}") == [(2,)]
 
 
-def test_upsert_changes_only_the_columns_the_file_has(warehouse: Warehouse,
-                                                      write: Writer) -> None:
-    import_files(warehouse, [write("a.csv", "contact_id,created_at,owner,country\n"
-                                            "c1,2024-01-01,ann,DE\nc2,2024-01-01,bob,FR\n")],
-                 table="contacts")
-    result = import_files(warehouse, [write("b.csv", "contact_id,created_at,country\n"
-                                                     "c1,2024-02-01,AT\nc3,2024-02-01,IT\n")],
-                          table="contacts")
+def test_upsert_changes_only_the_columns_the_file_has(warehouse: Warehouse, write: Writer) -> None:
+    import_files(
+        warehouse,
+        [
+            write(
+                "a.csv",
+                "contact_id,created_at,owner,country\nc1,2024-01-01,ann,DE\nc2,2024-01-01,bob,FR\n",
+            )
+        ],
+        table="contacts",
+    )
+    result = import_files(
+        warehouse,
+        [write("b.csv", "contact_id,created_at,country\nc1,2024-02-01,AT\nc3,2024-02-01,IT\n")],
+        table="contacts",
+    )
     assert per_table(result) == [("contacts", 2, 1, 1, 0)]
-    assert q(warehouse, "SELECT contact_id, created_at, owner, country FROM contacts "
-                        "ORDER BY 1") == [
-        ("c1", T(2024, 2, 1), "ann", "AT"), ("c2", T(2024, 1, 1), "bob", "FR"),
-        ("c3", T(2024, 2, 1), None, "IT")]
+    assert q(
+        warehouse, "SELECT contact_id, created_at, owner, country FROM contacts ORDER BY 1"
+    ) == [
+        ("c1", T(2024, 2, 1), "ann", "AT"),
+        ("c2", T(2024, 1, 1), "bob", "FR"),
+        ("c3", T(2024, 2, 1), None, "IT"),
+    ]
 
 
 def test_several_files_in_one_import(warehouse: Warehouse, write: Writer) -> None:
@@ -115,15 +155,18 @@ def test_several_files_in_one_import(warehouse: Warehouse, write: Writer) -> Non
     assert [f.file for f in result.files] == [str(a), str(b)]
     assert per_table(result) == [("contacts", 2, 2, 0, 0), ("contacts", 2, 1, 1, 0)]
     assert q(warehouse, "SELECT contact_id, created_at, owner FROM contacts ORDER BY 1") == [
-        ("c1", T(2024, 1, 2), "b"), ("c2", T(2024, 1, 1), "a"), ("c3", T(2024, 1, 1), "b")]
+        ("c1", T(2024, 1, 2), "b"),
+        ("c2", T(2024, 1, 1), "a"),
+        ("c3", T(2024, 1, 1), "b"),
+    ]
     again = import_files(warehouse, [a, b], table="contacts")
     assert per_table(again) == [("contacts", 2, 0, 2, 0), ("contacts", 2, 0, 2, 0)]
 
 
-def test_touchpoints_without_an_id_get_a_stable_hash(warehouse: Warehouse,
-                                                     write: Writer) -> None:
-    path = write("tp.csv", "ts,channel,campaign\n2024-01-01,web,a\n2024-01-01,web,a\n"
-                           "2024-01-01,web,b\n")
+def test_touchpoints_without_an_id_get_a_stable_hash(warehouse: Warehouse, write: Writer) -> None:
+    path = write(
+        "tp.csv", "ts,channel,campaign\n2024-01-01,web,a\n2024-01-01,web,a\n2024-01-01,web,b\n"
+    )
     first = import_files(warehouse, [path], table="touchpoints")
     assert per_table(first) == [("touchpoints", 3, 2, 0, 1)]
     # two identical rows are one touchpoint: the first is a duplicate of the second
@@ -136,10 +179,12 @@ def test_touchpoints_without_an_id_get_a_stable_hash(warehouse: Warehouse,
     assert q(warehouse, "SELECT touchpoint_id, campaign FROM touchpoints ORDER BY 2") == keys
 
 
-def test_abort_raises_with_the_rows_and_changes_nothing(warehouse: Warehouse, write: Writer,
-                                                       snapshot: Callable[..., object]) -> None:
-    import_files(warehouse, [write("a.csv", "contact_id,created_at\nc1,2024-01-01\n")],
-                 table="contacts")
+def test_abort_raises_with_the_rows_and_changes_nothing(
+    warehouse: Warehouse, write: Writer, snapshot: Callable[..., object]
+) -> None:
+    import_files(
+        warehouse, [write("a.csv", "contact_id,created_at\nc1,2024-01-01\n")], table="contacts"
+    )
     before = snapshot(warehouse)
     path = write("b.csv", "contact_id,created_at\nc1,2024-05-05\nc2,2024-01-02\nc3,nope\n")
     with pytest.raises(ImportAborted) as info:
@@ -150,7 +195,8 @@ def test_abort_raises_with_the_rows_and_changes_nothing(warehouse: Warehouse, wr
     assert err.where == str(path)
     assert isinstance(err.result, ImportResult) and err.result.committed is False
     assert [(r.line, r.column, r.value, r.code) for r in err.result.files[0].rejects] == [
-        (4, "created_at", "nope", "bad_timestamp")]
+        (4, "created_at", "nope", "bad_timestamp")
+    ]
     assert snapshot(warehouse) == before
     # the warehouse is still usable and the same file loads with the default policy
     ok = import_files(warehouse, [path], table="contacts")
@@ -158,16 +204,23 @@ def test_abort_raises_with_the_rows_and_changes_nothing(warehouse: Warehouse, wr
 
 
 def test_abort_with_a_clean_file_loads(warehouse: Warehouse, write: Writer) -> None:
-    result = import_files(warehouse, [write("a.csv", "contact_id,created_at\nc1,2024-01-01\n")],
-                          table="contacts", on_error="abort")
+    result = import_files(
+        warehouse,
+        [write("a.csv", "contact_id,created_at\nc1,2024-01-01\n")],
+        table="contacts",
+        on_error="abort",
+    )
     assert result.committed is True
     assert per_table(result) == [("contacts", 1, 1, 0, 0)]
 
 
 def test_mapping_columns_missing_from_the_file(warehouse: Warehouse, write: Writer) -> None:
     with pytest.raises(InputFileError) as info:
-        import_files(warehouse, [write("x.csv", "mql_id,first_contact_date\nm1,2024-01-01\n")],
-                     mapping=load_mapping("olist-mqls"))
+        import_files(
+            warehouse,
+            [write("x.csv", "mql_id,first_contact_date\nm1,2024-01-01\n")],
+            mapping=load_mapping("olist-mqls"),
+        )
     assert info.value.code == "RL111"
     assert info.value.value == "landing_page_id, origin"
 

@@ -23,8 +23,7 @@ from revlens.ingest.mapping import load_mapping
 from revlens.model.schema import TABLES
 from revlens.model.warehouse import Warehouse
 
-SETTINGS = settings(max_examples=30, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 T = dt.datetime
 D = dt.date
 
@@ -40,8 +39,9 @@ def csv_text(header: list[str], rows: list[tuple[list[str], bool]]) -> str:
 
 
 def canonical(wh: Warehouse) -> dict[str, list[tuple[Any, ...]]]:
-    return {t.name: wh.con.execute(f'SELECT * FROM "{t.name}" ORDER BY ALL').fetchall()
-            for t in TABLES}
+    return {
+        t.name: wh.con.execute(f'SELECT * FROM "{t.name}" ORDER BY ALL').fetchall() for t in TABLES
+    }
 
 
 def check_accounting(result: ImportResult) -> None:
@@ -63,7 +63,12 @@ def import_twice(wh: Warehouse, path: Path, **kw: Any) -> tuple[ImportResult, Im
     assert canonical(wh) == before
     for a, b in zip(first.files[0].tables, second.files[0].tables, strict=True):
         assert (b.table, b.read, b.loaded, b.updated, b.rejected) == (
-            a.table, a.read, 0, a.loaded + a.updated, a.rejected)
+            a.table,
+            a.read,
+            0,
+            a.loaded + a.updated,
+            a.rejected,
+        )
     return first, second
 
 
@@ -73,9 +78,12 @@ def broken_flag() -> st.SearchStrategy[bool]:
 
 # -- contacts --------------------------------------------------------------------------------
 
-GOOD_TS = {"2024-01-01": T(2024, 1, 1), "2024-02-29 10:00:00": T(2024, 2, 29, 10),
-           "2024-03-01T10:00:00+02:00": T(2024, 3, 1, 8),
-           "2023-12-31T23:59:59Z": T(2023, 12, 31, 23, 59, 59)}
+GOOD_TS = {
+    "2024-01-01": T(2024, 1, 1),
+    "2024-02-29 10:00:00": T(2024, 2, 29, 10),
+    "2024-03-01T10:00:00+02:00": T(2024, 3, 1, 8),
+    "2023-12-31T23:59:59Z": T(2023, 12, 31, 23, 59, 59),
+}
 BAD_TS = ["", "2024-02-30", "not a date", "2024-13-01"]
 SEGMENTS = ["", "SMB", "Enterprise, EU", 'say "hi"', "two\nlines", " padded "]
 
@@ -88,23 +96,34 @@ contact_row = st.tuples(
 
 
 @SETTINGS
-@given(existing=st.sets(st.sampled_from(["c1", "c2", "c5"])),
-       rows=st.lists(contact_row, max_size=25))
+@given(
+    existing=st.sets(st.sampled_from(["c1", "c2", "c5"])), rows=st.lists(contact_row, max_size=25)
+)
 def test_contacts_accounting_matches_the_model_and_reimport_is_a_no_op(
-        existing: set[str], rows: list[tuple[str, str, str, bool]]) -> None:
+    existing: set[str], rows: list[tuple[str, str, str, bool]]
+) -> None:
     with tempfile.TemporaryDirectory() as tmp, Warehouse.open(":memory:", create=True) as wh:
         base = Path(tmp, "base.csv")
-        base.write_text(csv_text(["contact_id", "created_at", "owner"],
-                                 [([k, "2020-01-01", "old"], False) for k in sorted(existing)]))
+        base.write_text(
+            csv_text(
+                ["contact_id", "created_at", "owner"],
+                [([k, "2020-01-01", "old"], False) for k in sorted(existing)],
+            )
+        )
         import_files(wh, [base], table="contacts")
 
         path = Path(tmp, "contacts.csv")
-        path.write_text(csv_text(["contact_id", "created_at", "segment"],
-                                 [([k, ts, seg], broken) for k, ts, seg, broken in rows]))
+        path.write_text(
+            csv_text(
+                ["contact_id", "created_at", "segment"],
+                [([k, ts, seg], broken) for k, ts, seg, broken in rows],
+            )
+        )
         first, _ = import_twice(wh, path, table="contacts")
 
         model: dict[str, tuple[T, str | None, str | None]] = {
-            k: (T(2020, 1, 1), "old", None) for k in existing}
+            k: (T(2020, 1, 1), "old", None) for k in existing
+        }
         good: dict[str, tuple[T, str | None, str | None]] = {}
         for key, ts, seg, broken in rows:
             if not broken and key and ts in GOOD_TS:
@@ -112,18 +131,25 @@ def test_contacts_accounting_matches_the_model_and_reimport_is_a_no_op(
         model.update(good)
         counts = first.files[0].tables[0]
         assert (counts.read, counts.loaded, counts.updated, counts.rejected) == (
-            len(rows), len(good.keys() - existing), len(good.keys() & existing),
-            len(rows) - len(good))
+            len(rows),
+            len(good.keys() - existing),
+            len(good.keys() & existing),
+            len(rows) - len(good),
+        )
         assert first.rows_rejected == len(rows) - len(good)
         stored = wh.con.execute(
-            "SELECT contact_id, created_at, owner, segment FROM contacts").fetchall()
+            "SELECT contact_id, created_at, owner, segment FROM contacts"
+        ).fetchall()
         assert {r[0]: r[1:] for r in stored} == model
 
 
 # -- spend -----------------------------------------------------------------------------------
 
-GOOD_DATES = {"2024-01-01": D(2024, 1, 1), "2024-01-02": D(2024, 1, 2),
-              "2024-01-01T08:00:00": D(2024, 1, 1)}
+GOOD_DATES = {
+    "2024-01-01": D(2024, 1, 1),
+    "2024-01-02": D(2024, 1, 2),
+    "2024-01-01T08:00:00": D(2024, 1, 1),
+}
 GOOD_COST = {"0": 0.0, "10.5": 10.5, "1e3": 1000.0, " 7 ": 7.0}
 GOOD_IMPRESSIONS: dict[str, int | None] = {"": None, "100": 100, "3.0": 3}
 
@@ -141,7 +167,8 @@ spend_row = st.tuples(
 @SETTINGS
 @given(rows=st.lists(spend_row, max_size=30))
 def test_spend_accounting_matches_the_model_and_reimport_is_a_no_op(
-        rows: list[tuple[str, str, str, str, str, str, bool]]) -> None:
+    rows: list[tuple[str, str, str, str, str, str, bool]],
+) -> None:
     with tempfile.TemporaryDirectory() as tmp, Warehouse.open(":memory:", create=True) as wh:
         path = Path(tmp, "spend.csv")
         header = ["date", "channel", "campaign", "ad", "cost", "impressions"]
@@ -150,15 +177,25 @@ def test_spend_accounting_matches_the_model_and_reimport_is_a_no_op(
 
         model: dict[tuple[Any, ...], tuple[float, int | None]] = {}
         for date, channel, campaign, ad, cost, impressions, broken in rows:
-            if (not broken and date in GOOD_DATES and channel and cost in GOOD_COST
-                    and impressions in GOOD_IMPRESSIONS):
+            if (
+                not broken
+                and date in GOOD_DATES
+                and channel
+                and cost in GOOD_COST
+                and impressions in GOOD_IMPRESSIONS
+            ):
                 key = (GOOD_DATES[date], channel, campaign or None, ad or None)
                 model[key] = (GOOD_COST[cost], GOOD_IMPRESSIONS[impressions])
         counts = first.files[0].tables[0]
         assert (counts.read, counts.loaded, counts.updated, counts.rejected) == (
-            len(rows), len(model), 0, len(rows) - len(model))
+            len(rows),
+            len(model),
+            0,
+            len(rows) - len(model),
+        )
         stored = wh.con.execute(
-            "SELECT date, channel, campaign, ad, cost, impressions, currency FROM spend").fetchall()
+            "SELECT date, channel, campaign, ad, cost, impressions, currency FROM spend"
+        ).fetchall()
         assert {r[:4]: r[4:] for r in stored} == {k: (*v, "USD") for k, v in model.items()}
 
 
@@ -177,8 +214,12 @@ mql_row = st.tuples(
 def test_mapping_rows_load_whole_or_not_at_all(rows: list[tuple[str, str, str, bool]]) -> None:
     with tempfile.TemporaryDirectory() as tmp, Warehouse.open(":memory:", create=True) as wh:
         path = Path(tmp, "mqls.csv")
-        path.write_text(csv_text(["mql_id", "first_contact_date", "landing_page_id", "origin"],
-                                 [([k, d, "lp", o], b) for k, d, o, b in rows]))
+        path.write_text(
+            csv_text(
+                ["mql_id", "first_contact_date", "landing_page_id", "origin"],
+                [([k, d, "lp", o], b) for k, d, o, b in rows],
+            )
+        )
         first, _ = import_twice(wh, path, mapping=load_mapping("olist-mqls"))
 
         model: dict[str, tuple[T, str]] = {}
@@ -186,10 +227,15 @@ def test_mapping_rows_load_whole_or_not_at_all(rows: list[tuple[str, str, str, b
             if not broken and key and date in ("2024-01-01", "2024-01-02"):
                 model[key] = (T.fromisoformat(date), origin or "unknown")
         assert [c.table for c in first.files[0].tables] == [
-            "contacts", "stage_events", "stage_events", "touchpoints"]
+            "contacts",
+            "stage_events",
+            "stage_events",
+            "touchpoints",
+        ]
         rejected = len(rows) - len(model)
         assert [(c.loaded, c.updated, c.rejected) for c in first.files[0].tables] == [
-            (len(model), 0, rejected)] * 4
+            (len(model), 0, rejected)
+        ] * 4
         contacts = dict(wh.con.execute("SELECT contact_id, created_at FROM contacts").fetchall())
         assert contacts == {k: v[0] for k, v in model.items()}
         touch = wh.con.execute("SELECT contact_id, ts, channel FROM touchpoints").fetchall()
@@ -198,4 +244,5 @@ def test_mapping_rows_load_whole_or_not_at_all(rows: list[tuple[str, str, str, b
         # exactly one lead and one mql event, at the date of its last good row
         stages = wh.con.execute("SELECT contact_id, stage, ts FROM stage_events").fetchall()
         assert sorted(stages) == sorted(
-            (k, s, v[0]) for k, v in model.items() for s in ("lead", "mql"))
+            (k, s, v[0]) for k, v in model.items() for s in ("lead", "mql")
+        )
