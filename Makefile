@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: setup
-	$(BIN)/revlens --warehouse $(WAREHOUSE) demo --contacts $(CONTACTS) --seed $(SEED)
+	$(BIN)/revlens --warehouse $(WAREHOUSE) demo --replace --contacts $(CONTACTS) --seed $(SEED)
 
 test: setup lint typecheck pytest
 

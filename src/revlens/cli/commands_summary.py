@@ -17,7 +17,8 @@ from revlens.compile.context import Context
 from revlens.compile.measures import MEASURES
 from revlens.compile.periods import add_months
 from revlens.compile.query import KpiQuery, run_kpis
-from revlens.model.warehouse import Warehouse
+from revlens.errors import RevlensError
+from revlens.model.warehouse import Warehouse, resolve_path
 
 HEADLINE = (
     "leads",
@@ -111,6 +112,10 @@ def demo(
             "(streamed, for benchmarks) instead of loading it."
         ),
     ] = None,
+    replace: Annotated[
+        bool,
+        typer.Option("--replace", help="Start from an empty warehouse: delete the file first."),
+    ] = False,
 ) -> None:
     """Generate a realistic, seeded demo data set (24 months, every table) and load it through
     the normal import path, then print the KPI summary."""
@@ -124,7 +129,18 @@ def demo(
             title=f"demo data written to {parquet}",
         )
         return
-    with Warehouse.open(state.warehouse, create=True) as wh:
+    path = resolve_path(state.warehouse)
+    if replace and path.exists():
+        for stale in (path, path.with_name(path.name + ".wal")):
+            stale.unlink(missing_ok=True)
+    with Warehouse.open(path, create=True) as wh:
+        if any(wh.row_counts().values()):
+            raise RevlensError(
+                "the warehouse already holds data; the demo would mix with it",
+                where=str(path),
+                code="RL530",
+                fix="pass --replace to start from an empty warehouse, or --warehouse NEW_FILE",
+            )
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
