@@ -203,8 +203,12 @@ def kpi(
 def _cell(column: str, value: Any, unit: str) -> Any:
     if column in ("value", "target", "previous_value", "mean"):
         return format_value(value, unit)
-    if column in ("change", "attainment"):
+    if column == "immature":
+        return "yes" if value else ""
+    if column == "change":
         return format_change(value)
+    if column == "attainment":
+        return format_value(value, "percent")
     if column in ("numerator", "denominator"):
         return "" if value is None else format_value(value, "count")
     return value

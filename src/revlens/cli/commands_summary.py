@@ -66,7 +66,7 @@ def print_summary(
                 "previous": format_value(r.get("previous_value"), r["unit"]),
                 "change": format_change(r.get("change")),
                 "target": format_value(r["target"], r["unit"]) if "target" in r else "",
-                "attainment": format_change(r.get("attainment")).lstrip("+"),
+                "attainment": format_value(r["attainment"], "percent") if "attainment" in r else "",
             }
         )
     print_rows(rows, fmt, title=f"KPI summary {result.start} .. {result.end}")

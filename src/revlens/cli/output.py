@@ -52,11 +52,16 @@ def print_rows(
         for r in rows:
             writer.writerow({k: _plain(r.get(k)) for k in cols})
     else:
+        cells = [["" if r.get(c) is None else str(_plain(r.get(c))) for c in cols] for r in rows]
+        # a table leaves out columns that are empty in every row, and never wraps short ones
+        keep = [i for i in range(len(cols)) if not rows or any(row[i] for row in cells)]
         table = Table(title=title, show_lines=False)
-        for c in cols:
-            table.add_column(c, overflow="fold")
-        for r in rows:
-            table.add_row(*("" if r.get(c) is None else str(_plain(r.get(c))) for c in cols))
+        for i in keep:
+            longest = max([len(cols[i])] + [len(row[i]) for row in cells])
+            table.add_column(cols[i], overflow="fold", no_wrap=longest <= 12,
+                             min_width=min(longest, 10))
+        for row in cells:
+            table.add_row(*(row[i] for i in keep))
         console.print(table)
 
 
