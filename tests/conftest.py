@@ -36,11 +36,11 @@ def take_snapshot(wh: Warehouse, *, logs: bool = True) -> Snapshot:
 
 
 def run_revlens(
-    *args: str, warehouse: Path | None = None, timeout: float = 120
+    *args: str, warehouse: Path | None = None, timeout: float = 120, columns: int = 400
 ) -> subprocess.CompletedProcess[str]:
     """Run the installed console script as a user would, with wide, plain output."""
     env = {k: v for k, v in os.environ.items() if k != "REVLENS_WAREHOUSE"}
-    env.update(COLUMNS="400", NO_COLOR="1", TERM="dumb")
+    env.update(COLUMNS=str(columns), NO_COLOR="1", TERM="dumb")
     cmd = [str(REVLENS_BIN)] + (["--warehouse", str(warehouse)] if warehouse else []) + list(args)
     return subprocess.run(
         cmd, capture_output=True, text=True, env=env, timeout=timeout, check=False

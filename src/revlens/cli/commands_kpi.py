@@ -191,7 +191,14 @@ def kpi(
     if format is OutputFormat.csv:
         print_rows(rows, format, columns=_columns(rows))
         return
-    shown = [{k: _cell(k, v, r["unit"]) for k, v in r.items() if k != "unit"} for r in rows]
+    shown = [
+        {
+            k: "(none)" if k in query.by and v is None else _cell(k, v, r["unit"])
+            for k, v in r.items()
+            if k != "unit"
+        }
+        for r in rows
+    ]
     print_rows(
         shown,
         format,

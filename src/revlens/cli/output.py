@@ -58,8 +58,9 @@ def print_rows(
         table = Table(title=title, show_lines=False)
         for i in keep:
             longest = max([len(cols[i])] + [len(row[i]) for row in cells])
-            table.add_column(cols[i], overflow="fold", no_wrap=longest <= 12,
-                             min_width=min(longest, 10))
+            table.add_column(
+                cols[i], overflow="fold", no_wrap=longest <= 12, min_width=min(longest, 10)
+            )
         for row in cells:
             table.add_row(*(row[i] for i in keep))
         console.print(table)
