@@ -624,6 +624,15 @@ def mrr(ctx: Context, p: dict[str, float], periods: Any) -> Any:
     return j.select(p_start=j.p_start, value=j.amount_rc, contact_id=NULL_STR)
 
 
+def _month_before(periods: Any) -> Any:
+    """The month before each period starts."""
+    return (_month_of(periods.p_start) - ibis.interval(months=1)).cast("date")
+
+
+def _last_month(periods: Any) -> Any:
+    return _month_of(periods.p_end)
+
+
 def _customers_in(ctx: Context, periods: Any, month_of: Callable[[Any], Any]) -> Any:
     s = _active_months(ctx).select("customer_id", "month")
     return s.join(periods, s.month == month_of(periods)).select("p_start", "customer_id")
@@ -636,9 +645,7 @@ def _customers_in(ctx: Context, periods: Any, month_of: Callable[[Any], Any]) ->
     style="snapshot",
 )
 def customers_at_start(ctx: Context, p: dict[str, float], periods: Any) -> Any:
-    c = _customers_in(
-        ctx, periods, lambda t: (_month_of(t.p_start) - ibis.interval(months=1)).cast("date")
-    )
+    c = _customers_in(ctx, periods, _month_before)
     return c.select(p_start=c.p_start, value=ibis.literal(1.0), contact_id=NULL_STR)
 
 
@@ -649,10 +656,8 @@ def customers_at_start(ctx: Context, p: dict[str, float], periods: Any) -> Any:
     style="snapshot",
 )
 def customers_retained(ctx: Context, p: dict[str, float], periods: Any) -> Any:
-    start = _customers_in(
-        ctx, periods, lambda t: (_month_of(t.p_start) - ibis.interval(months=1)).cast("date")
-    )
-    end = _customers_in(ctx, periods, lambda t: _month_of(t.p_end))
+    start = _customers_in(ctx, periods, _month_before)
+    end = _customers_in(ctx, periods, _last_month)
     kept = start.semi_join(end, ["p_start", "customer_id"])
     return kept.select(p_start=kept.p_start, value=ibis.literal(1.0), contact_id=NULL_STR)
 
@@ -664,7 +669,7 @@ def customers_retained(ctx: Context, p: dict[str, float], periods: Any) -> Any:
     style="snapshot",
 )
 def customers_at_end(ctx: Context, p: dict[str, float], periods: Any) -> Any:
-    c = _customers_in(ctx, periods, lambda t: _month_of(t.p_end))
+    c = _customers_in(ctx, periods, _last_month)
     return c.select(p_start=c.p_start, value=ibis.literal(1.0), contact_id=NULL_STR)
 
 

@@ -9,15 +9,36 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from revlens.errors import MappingError, UnknownName
 from revlens.ingest.readers import ReadOptions
 from revlens.model.schema import TABLES_BY_NAME, Table
+
+
+def _check_zone(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA time zone such as Europe/Berlin") from None
+    return value
+
+
+Zone = Annotated[str | None, AfterValidator(_check_zone)]
 
 
 class ColumnSource(BaseModel):
@@ -32,7 +53,7 @@ class ColumnSource(BaseModel):
     fallback: ColumnSource | None = None  # where the value comes from when this one is empty
     default: str | None = None  # the constant used when the value (and fallback) is empty
     format: str | None = None  # strptime format for dates and timestamps, e.g. "%d.%m.%Y %H:%M"
-    timezone: str | None = None  # zone of zone-less timestamps in this column
+    timezone: Zone = None  # zone of zone-less timestamps in this column
     decimal: str = "."  # decimal separator of numbers, e.g. "," in German exports
     thousands: str | None = None  # thousands separator to drop, e.g. "." or " "
 
@@ -41,13 +62,6 @@ class ColumnSource(BaseModel):
         if (self.from_ is None) == (self.value is None):
             raise ValueError("give exactly one of `from` (an input column) or `value` (a constant)")
         return self
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            _check_zone(value)
-        return value
 
 
 class Condition(BaseModel):
@@ -92,16 +106,9 @@ class Mapping(BaseModel):
     name: str
     description: str = ""
     read: ReadOptions = ReadOptions()
-    timezone: str | None = None
+    timezone: Zone = None
     currency: str | None = None
     outputs: list[Output]
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            _check_zone(value)
-        return value
 
     def input_columns(self) -> set[str]:
         """Every input column the mapping reads."""
@@ -116,13 +123,6 @@ class Mapping(BaseModel):
             if out.when:
                 used.add(out.when.column)
         return used
-
-
-def _check_zone(value: str) -> None:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{value!r} is not an IANA time zone such as Europe/Berlin") from None
 
 
 def check_against_schema(mapping: Mapping, where: str) -> None:
