@@ -180,4 +180,9 @@ def _print_abort_rejects(result: Any) -> None:
 
 
 # The command modules register themselves on `app`; imported last, as they import from here.
-from revlens.cli import commands_import, commands_kpi, commands_summary  # noqa: E402, F401
+from revlens.cli import (  # noqa: E402, F401
+    commands_funnel,
+    commands_import,
+    commands_kpi,
+    commands_summary,
+)

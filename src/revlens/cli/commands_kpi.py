@@ -76,7 +76,7 @@ def kpis(catalog: CatalogOption = None, format: FormatOption = OutputFormat.tabl
         print_rows(rows, format)
 
 
-def _parse_window(text: str, option: str) -> int:
+def parse_window(text: str, option: str) -> int:
     """'90d', '12w', '6m' or '1y' as days."""
     units = {"d": 1, "w": 7, "m": 30, "y": 365}
     body, unit = text[:-1], text[-1:].lower()
@@ -92,7 +92,7 @@ def _parse_window(text: str, option: str) -> int:
     return int(body) * units[unit]
 
 
-def _parse_day(text: str | None, option: str) -> dt.date | None:
+def parse_day(text: str | None, option: str) -> dt.date | None:
     if text is None:
         return None
     try:
@@ -172,13 +172,13 @@ def kpi(
     cat = catalog_for(catalog)
     query = KpiQuery(
         kpis=tuple(i.strip() for i in ids.split(",") if i.strip()),
-        start=_parse_day(start, "--from"),
-        end=_parse_day(end, "--to"),
+        start=parse_day(start, "--from"),
+        end=parse_day(end, "--to"),
         grain=grain,
         by=tuple(d.strip() for d in by.split(",")) if by else (),
         mode="cohort" if mode == "cohort" else "period",
-        window_days=_parse_window(window, "--window"),
-        lookback_days=_parse_window(lookback, "--lookback"),
+        window_days=parse_window(window, "--window"),
+        lookback_days=parse_window(lookback, "--lookback"),
         compare="previous" if compare == "previous" else ("year" if compare else None),
         groupings=load_groupings(project_file(catalog)),
     )
@@ -270,7 +270,7 @@ def targets_set(
 
 def _period_bounds(period: str, start: str | None, end: str | None) -> tuple[dt.date, dt.date]:
     if start or end:
-        lo, hi = _parse_day(start, "--from"), _parse_day(end, "--to")
+        lo, hi = parse_day(start, "--from"), parse_day(end, "--to")
         if lo is None or hi is None:
             raise RevlensError(
                 "give both --from and --to",

@@ -79,21 +79,22 @@ class Context:
         )
 
     # -- shared intermediates --------------------------------------------------------------
-    def stage_dates(self) -> Any:
-        """(contact_id, stage, ts): the first time each contact reached each stage. Repeats
-        count once. A contact with no lead event has its created_at as lead date; the first
-        opportunity created and the first deal won also date the opportunity and customer
-        stages, so CRMs that do not log those stages still count."""
-        return self.cached("stage_dates", self._build_stage_dates)
+    def lifecycle_events(self) -> Any:
+        """(contact_id, stage, ts): every lifecycle stage event, plus the dates CRMs often do
+        not log as events: created_at as the lead date of contacts with no lead event, each
+        opportunity's creation as the opportunity stage, each won close as customer."""
+        return self.cached("lifecycle_events", self._build_lifecycle_events)
 
-    def _build_stage_dates(self) -> Any:
+    def _build_lifecycle_events(self) -> Any:
         events = self.table("stage_events").select("contact_id", "stage", "ts")
         contacts = self.table("contacts")
+        lead = self.stage("lead")
+        unlogged_leads = contacts.anti_join(events.filter(events.stage == lead), "contact_id")
         opps = self.table("opportunities").filter(lambda t: t.contact_id.notnull())
         union = union_all(
             events,
-            contacts.select(
-                "contact_id", stage=ibis.literal(self.stage("lead")), ts=contacts.created_at
+            unlogged_leads.select(
+                "contact_id", stage=ibis.literal(lead), ts=unlogged_leads.created_at
             ),
             opps.select(
                 "contact_id", stage=ibis.literal(self.stage("opportunity")), ts=opps.created_at
@@ -102,16 +103,16 @@ class Context:
                 "contact_id", stage=ibis.literal(self.stage("customer")), ts=opps.closed_at
             ),
         )
-        firsts = union.group_by(["contact_id", "stage"]).aggregate(ts=union.ts.min())
-        # created_at only dates the lead stage when no lead event exists
-        lead_events = events.filter(events.stage == self.stage("lead"))
-        lead_firsts = lead_events.group_by("contact_id").aggregate(lead_ts=lead_events.ts.min())
-        joined = firsts.left_join(lead_firsts, "contact_id")
-        ts = ibis.cases(
-            ((joined.stage == self.stage("lead")) & joined.lead_ts.notnull(), joined.lead_ts),
-            else_=joined.ts,
-        )
-        return joined.select(contact_id=joined.contact_id, stage=joined.stage, ts=ts)
+        return union.distinct()
+
+    def stage_dates(self) -> Any:
+        """(contact_id, stage, ts): the first time each contact reached each stage (repeats
+        count once), from `lifecycle_events`."""
+        return self.cached("stage_dates", self._build_stage_dates)
+
+    def _build_stage_dates(self) -> Any:
+        events = self.lifecycle_events()
+        return events.group_by(["contact_id", "stage"]).aggregate(ts=events.ts.min())
 
     def contact_touches(self) -> Any:
         """Touchpoints with the contact they belong to, anonymous ones through identities."""
@@ -130,9 +131,10 @@ class Context:
         cols = ["touchpoint_id", "contact_id", "ts", *MARKETING_DIMS]
         return union_all(direct.select(*cols), stitched.select(*cols))
 
-    def first_touch(self, events: Any) -> Any:
+    def touch_dims(self, events: Any, which: str = "first") -> Any:
         """`events` (with contact_id and ts) plus the marketing dimensions of the contact's
-        first touchpoint within the lookback window before each event (null when none)."""
+        first (or last) touchpoint within the lookback window before each event (null when
+        there is none)."""
         keyed = events.mutate(ft_eid=ibis.row_number())
         touches = self.contact_touches().select(
             t_contact="contact_id",
@@ -147,9 +149,12 @@ class Context:
             & (touches.t_ts <= keyed.ts)
             & (touches.t_ts >= keyed.ts - lookback),
         )
-        ranked = pairs.mutate(
-            ft_rank=ibis.row_number().over(group_by=pairs.ft_eid, order_by=[pairs.t_ts, pairs.t_id])
+        order = (
+            [pairs.t_ts, pairs.t_id]
+            if which == "first"
+            else [ibis.desc(pairs.t_ts), ibis.desc(pairs.t_id)]
         )
+        ranked = pairs.mutate(ft_rank=ibis.row_number().over(group_by=pairs.ft_eid, order_by=order))
         first = ranked.filter(ranked.ft_rank == 0).select(
             "ft_eid", **{f"ft_{d}": f"t_{d}" for d in MARKETING_DIMS}
         )

@@ -153,7 +153,7 @@ class _Evaluator:
         groupings of them (e.g. manager from owner)."""
         need = [d for d in self.query.base_dims() if d not in m.direct]
         if any(d in MARKETING_DIMS for d in need):
-            events = self.ctx.first_touch(events)
+            events = self.ctx.touch_dims(events)
         contact_need = [d for d in need if d in CONTACT_DIMS or d == "product"]
         if contact_need:
             c = self.ctx.table("contacts").select(

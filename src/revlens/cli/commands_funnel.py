@@ -1,0 +1,243 @@
+"""`revlens funnel`, `cohorts` and `velocity`: how contacts and deals move through stages."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from revlens.catalog.dimensions import load_groupings
+from revlens.cli.app import FormatOption, app, open_warehouse, print_rows, to_json
+from revlens.cli.commands_kpi import CatalogOption, parse_day, parse_window, project_file
+from revlens.cli.output import OutputFormat, format_value
+from revlens.compile.periods import Grain
+from revlens.errors import RevlensError
+from revlens.funnel.cohorts import cohort_matrix
+from revlens.funnel.engine import FunnelQuery, run_funnel
+from revlens.funnel.velocity import stage_velocity
+
+FromOption = Annotated[
+    str | None, typer.Option("--from", help="First day (default: one year before --to).")
+]
+ToOption = Annotated[
+    str | None, typer.Option("--to", help="Last day, included (default: the newest data).")
+]
+
+
+def _choice(value: str, option: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise RevlensError(
+            f"{option} must be one of {', '.join(allowed)}",
+            value=value,
+            code="RL601",
+            fix=f"e.g. {option} {allowed[0]}",
+        )
+    return value
+
+
+@app.command()
+def funnel(
+    stages: Annotated[
+        str,
+        typer.Option(
+            help="Stages in order, comma-separated: lifecycle "
+            "stages (lead,mql,sql,...) or opportunity stages."
+        ),
+    ],
+    start: FromOption = None,
+    end: ToOption = None,
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="cohort: follow contacts from their entry into the "
+            "first stage, within --window; period: count stage "
+            "entries inside each period."
+        ),
+    ] = "cohort",
+    window: Annotated[
+        str, typer.Option(help="Conversion window in cohort mode, e.g. 90d.")
+    ] = "90d",
+    grain: Annotated[
+        Grain | None,
+        typer.Option(
+            help="One cohort/period per day, week, month, "
+            "quarter or year (default: the whole range)."
+        ),
+    ] = None,
+    by: Annotated[str | None, typer.Option(help="Breakdown dimension(s), comma-separated.")] = None,
+    touch: Annotated[
+        str, typer.Option(help="Marketing dimensions from the first or last touch before entry.")
+    ] = "first",
+    lookback: Annotated[str, typer.Option(help="Touch lookback before entry, e.g. 90d.")] = "90d",
+    order: Annotated[
+        str,
+        typer.Option(
+            help="ordered: each stage at or after the previous; "
+            "strict: and no other stage in between."
+        ),
+    ] = "ordered",
+    skips: Annotated[
+        str | None,
+        typer.Option(
+            help="pass: a skipped stage counts as passed "
+            "(default for lifecycle stages); drop: it does "
+            "not (default for opportunity stages)."
+        ),
+    ] = None,
+    exclude: Annotated[
+        str | None,
+        typer.Option(help="Leave out entities with these stages after entry, comma-separated."),
+    ] = None,
+    entity: Annotated[str, typer.Option(help="auto, contact or opportunity.")] = "auto",
+    catalog: CatalogOption = None,
+    format: FormatOption = OutputFormat.table,
+) -> None:
+    """A stage funnel: counts, conversion from the first and previous stage, drop-off and
+    time to convert, by cohort or period."""
+    query = FunnelQuery(
+        stages=tuple(s.strip() for s in stages.split(",") if s.strip()),
+        start=parse_day(start, "--from"),
+        end=parse_day(end, "--to"),
+        grain=grain,
+        by=tuple(d.strip() for d in by.split(",")) if by else (),
+        touch=_choice(touch, "--touch", ("first", "last")),  # type: ignore[arg-type]
+        mode=_choice(mode, "--mode", ("cohort", "period")),  # type: ignore[arg-type]
+        window_days=parse_window(window, "--window"),
+        lookback_days=parse_window(lookback, "--lookback"),
+        order=_choice(order, "--order", ("ordered", "strict")),  # type: ignore[arg-type]
+        skips=_choice(skips, "--skips", ("pass", "drop")) if skips else None,  # type: ignore[arg-type]
+        exclude=tuple(s.strip() for s in exclude.split(",")) if exclude else (),
+        entity=_choice(entity, "--entity", ("auto", "contact", "opportunity")),  # type: ignore[arg-type]
+        groupings=load_groupings(project_file(catalog)),
+    )
+    with open_warehouse() as wh:
+        result = run_funnel(wh, query)
+    if format is not OutputFormat.table:
+        print_rows(result.rows, format)
+        return
+    shown = [_funnel_cell(r) for r in result.rows]
+    print_rows(
+        shown,
+        format,
+        title=f"{' → '.join(query.stages)} {result.start} .. "
+        f"{result.end} ({query.mode}, {result.entity}s)",
+    )
+
+
+SHORT = {
+    "conversion_from_first": "of first",
+    "conversion_from_previous": "of previous",
+    "median_days": "median d",
+    "mean_days": "mean d",
+    "p90_days": "p90 d",
+}
+
+
+def _funnel_cell(row: dict[str, Any]) -> dict[str, Any]:
+    """A funnel row for the terminal: short headers, percents, one decimal for days."""
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        if k in ("cohort_end", "period_end"):
+            continue
+        if k.startswith("conversion"):
+            out[SHORT[k]] = format_value(v, "percent") if v is not None else ""
+        elif k.endswith("_days"):
+            out[SHORT[k]] = "" if v is None else f"{v:.1f}"
+        elif k == "immature":
+            out[k] = "yes" if v else ""
+        else:
+            out[k] = v
+    return out
+
+
+@app.command()
+def cohorts(
+    from_stage: Annotated[str, typer.Option("--from-stage", help="Entry stage (the cohort).")],
+    to_stage: Annotated[str, typer.Option("--to-stage", help="Stage whose reach is measured.")],
+    start: FromOption = None,
+    end: ToOption = None,
+    grain: Annotated[Grain, typer.Option(help="Cohort period.")] = Grain.month,
+    months: Annotated[int, typer.Option(help="Months since entry to show.")] = 12,
+    format: FormatOption = OutputFormat.table,
+) -> None:
+    """Cohort matrix: entry period x months since entry -> cumulative conversion."""
+    with open_warehouse() as wh:
+        matrix = cohort_matrix(
+            wh,
+            from_stage,
+            to_stage,
+            start=parse_day(start, "--from"),
+            end=parse_day(end, "--to"),
+            grain=grain,
+            months=months,
+        )
+    if format is not OutputFormat.table:
+        print_rows(matrix.rows, format)
+        return
+    wide: dict[Any, dict[str, Any]] = {}
+    for r in matrix.rows:
+        row = wide.setdefault(r["cohort"], {"cohort": r["cohort"], "size": r["size"]})
+        row[f"m{r['month']}"] = (
+            format_value(r["rate"], "percent") if r["observed"] and r["rate"] is not None else ""
+        )
+    print_rows(
+        list(wide.values()),
+        format,
+        title=f"{from_stage} → {to_stage}: cumulative conversion by months since entry",
+    )
+
+
+@app.command()
+def velocity(
+    from_stage: Annotated[str, typer.Option("--from-stage", help="Stage the clock starts at.")],
+    to_stage: Annotated[
+        str | None,
+        typer.Option(
+            "--to-stage", help="Stage the clock stops at (default: any later stage: time in stage)."
+        ),
+    ] = None,
+    start: FromOption = None,
+    end: ToOption = None,
+    grain: Annotated[Grain | None, typer.Option(help="Trend period.")] = Grain.month,
+    bins: Annotated[int, typer.Option(help="Histogram bins.")] = 10,
+    format: FormatOption = OutputFormat.table,
+) -> None:
+    """Time between two stages (or in a stage): histogram and trend by period."""
+    with open_warehouse() as wh:
+        v = stage_velocity(
+            wh,
+            from_stage,
+            to_stage,
+            start=parse_day(start, "--from"),
+            end=parse_day(end, "--to"),
+            grain=grain,
+            bins=bins,
+        )
+    if format is OutputFormat.json:
+        print(
+            to_json(
+                {
+                    "from_stage": v.from_stage,
+                    "to_stage": v.to_stage,
+                    "histogram": v.histogram,
+                    "trend": v.trend,
+                }
+            )
+        )
+        return
+    if format is OutputFormat.csv:
+        print_rows(v.trend, format)
+        return
+    print_rows(
+        [
+            {"days": f"{h['from_days']:.1f}–{h['to_days']:.1f}", "count": h["count"]}
+            for h in v.histogram
+        ],
+        format,
+        title="time to convert (days)",
+    )
+    print_rows(
+        [{k: (f"{x:.1f}" if isinstance(x, float) else x) for k, x in r.items()} for r in v.trend],
+        format,
+        title="trend by period of entry",
+    )
