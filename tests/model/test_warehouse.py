@@ -65,3 +65,23 @@ def test_settings_are_validated_and_kept(tmp_path: Path) -> None:
     with Warehouse.open(path) as wh:
         assert wh.settings().reporting_currency == "EUR"
         assert wh.settings().timezone == "Europe/Berlin"
+
+
+def test_a_version_1_warehouse_migrates_forward_keeping_its_data(tmp_path: Path) -> None:
+    import duckdb
+
+    from revlens.model import warehouse as w
+
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute(f"CREATE TABLE {META_TABLE} (key VARCHAR PRIMARY KEY, value VARCHAR)")
+    w.MIGRATIONS[0](con)
+    con.execute(f"INSERT INTO {META_TABLE} VALUES ('schema_version', '1')")
+    con.execute("INSERT INTO fx_rates VALUES ('2024-01-01', 'EUR', 1.1)")
+    con.close()
+    with pytest.raises(WarehouseError, match="revlens init"):
+        Warehouse.open(path)
+    with Warehouse.open(path, create=True) as wh:
+        assert wh.schema_version() == SCHEMA_VERSION == 2
+        assert wh.row_counts()["fx_rates"] == 1
+        assert wh.con.execute("SELECT count(*) FROM lead_scores").fetchone() == (0,)

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from revlens.catalog.dimensions import load_groupings
-from revlens.cli.app import FormatOption, app, open_warehouse, print_rows, to_json
+from revlens.cli.app import FormatOption, app, console, open_warehouse, print_rows, to_json
 from revlens.cli.commands_kpi import CatalogOption, parse_day, parse_window, project_file
 from revlens.cli.output import OutputFormat, format_value
 from revlens.compile.periods import Grain
-from revlens.errors import RevlensError
+from revlens.errors import RevlensError, UnknownName
 from revlens.funnel.cohorts import cohort_matrix
 from revlens.funnel.engine import FunnelQuery, run_funnel
+from revlens.funnel.scoring import evaluate, load_rules, score_contacts
 from revlens.funnel.velocity import stage_velocity
 
 FromOption = Annotated[
@@ -240,4 +243,64 @@ def velocity(
         [{k: (f"{x:.1f}" if isinstance(x, float) else x) for k, x in r.items()} for r in v.trend],
         format,
         title="trend by period of entry",
+    )
+
+
+@app.command()
+def score(
+    rules: Annotated[
+        Path | None,
+        typer.Option(
+            help="A YAML file with a `scoring:` section "
+            "(default: ./revlens.yml, else built-in rules)."
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Score as of this day (default: the newest data).")
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            help="Stage that counts as converted in the evaluation (default: the rules' target)."
+        ),
+    ] = None,
+    format: FormatOption = OutputFormat.table,
+) -> None:
+    """Score every lead by its behaviour, write the scores to `lead_scores`, and report how
+    well the score separates leads that later converted (ROC AUC, lift by decile)."""
+    scoring = load_rules(rules or project_file(None))
+    if target:
+        scoring = scoring.model_copy(update={"target": target})
+    with open_warehouse() as wh:
+        if scoring.target not in wh.settings().stages:
+            raise UnknownName("stage", scoring.target, wh.settings().stages)
+        written = score_contacts(wh, scoring, parse_day(as_of, "--as-of"))
+        report = evaluate(wh, scoring)
+    if format is OutputFormat.json:
+        print(to_json({"scored": written, "evaluation": asdict(report)}))
+        return
+    if format is OutputFormat.csv:
+        print_rows(report.deciles, format)
+        return
+    console.print(
+        f"scored {written} leads into lead_scores (MQL at {scoring.threshold:g} points)\n"
+        f"evaluation against reaching {report.target}: {report.leads} leads, "
+        f"{report.converted} converted, ROC AUC "
+        f"{'n/a' if report.auc is None else f'{report.auc:.3f}'}; at the threshold "
+        f"{report.above_threshold} leads, precision "
+        f"{format_value(report.precision_at_threshold, 'percent')}, recall "
+        f"{format_value(report.recall_at_threshold, 'percent')}",
+        highlight=False,
+    )
+    print_rows(
+        [
+            {
+                **d,
+                "rate": format_value(d["rate"], "percent"),
+                "lift": "" if d["lift"] is None else f"{d['lift']:.2f}",
+            }
+            for d in report.deciles
+        ],
+        format,
+        title="conversion by score decile (1 = top)",
     )

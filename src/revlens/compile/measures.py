@@ -324,42 +324,20 @@ def meetings_attended(ctx: Context, p: dict[str, float]) -> Any:
     defaults={"form": 10, "event": 15, "email_open": 2, "email_click": 5, "meeting_attended": 20},
 )
 def lead_score(ctx: Context, p: dict[str, float]) -> Any:
-    leads = _stage_events(ctx, "lead")
-    horizon = ibis.interval(days=ctx.lookback_days)
-    tp = ctx.contact_touches()
-    raw_tp = ctx.table("touchpoints").select("touchpoint_id", "touch_type")
-    tp = tp.join(raw_tp, "touchpoint_id")
-    schema = ibis.schema({"b_contact": "string", "b_ts": "timestamp(6)", "points": "float64"})
-    behaviour = [
-        tp.filter(tp.touch_type == "form").select(
-            b_contact=tp.contact_id, b_ts=tp.ts, points=ibis.literal(p["form"])
+    from revlens.funnel.scoring import Rule, ScoringRules, lead_scores
+
+    rules = ScoringRules(
+        window_days=ctx.lookback_days,
+        rules=(
+            Rule(name="form", source="touchpoints", touch_type="form", points=p["form"]),
+            Rule(name="event", source="touchpoints", touch_type="event", points=p["event"]),
+            Rule(name="open", source="email_events", event="open", points=p["email_open"]),
+            Rule(name="click", source="email_events", event="click", points=p["email_click"]),
+            Rule(name="meeting", source="meetings", attended=True, points=p["meeting_attended"]),
         ),
-        tp.filter(tp.touch_type == "event").select(
-            b_contact=tp.contact_id, b_ts=tp.ts, points=ibis.literal(p["event"])
-        ),
-    ]
-    em = ctx.table("email_events")
-    for kind, key in (("open", "email_open"), ("click", "email_click")):
-        e = em.filter(em.event == kind)
-        behaviour.append(e.select(b_contact=e.contact_id, b_ts=e.ts, points=ibis.literal(p[key])))
-    mt = ctx.table("meetings")
-    mt = mt.filter(mt.attended.fill_null(False))
-    behaviour.append(
-        mt.select(
-            b_contact=mt.contact_id,
-            b_ts=mt.scheduled_for,
-            points=ibis.literal(p["meeting_attended"]),
-        )
     )
-    allb = behaviour[0].cast(schema).union(*[b.cast(schema) for b in behaviour[1:]], distinct=False)
-    pairs = leads.left_join(
-        allb,
-        (leads.contact_id == allb.b_contact)
-        & (allb.b_ts >= leads.ts)
-        & (allb.b_ts <= leads.ts + horizon),
-    )
-    scores = pairs.group_by(["contact_id", "ts"]).aggregate(score=pairs.points.sum().fill_null(0))
-    return events(scores, scores.ts, scores.score, contact=scores.contact_id)
+    scores = lead_scores(ctx, rules)
+    return events(scores, scores.lead_ts, scores.score, contact=scores.contact_id)
 
 
 # -- C. spend ---------------------------------------------------------------------------

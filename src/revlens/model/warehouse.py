@@ -93,8 +93,19 @@ def _migrate_to_1(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _migrate_to_2(con: duckdb.DuckDBPyConnection) -> None:
+    """Lead scores written by `revlens score` (derived, not imported)."""
+    con.execute(
+        """CREATE TABLE lead_scores (contact_id VARCHAR PRIMARY KEY, score DOUBLE NOT NULL,
+            is_mql BOOLEAN NOT NULL, scored_at TIMESTAMP NOT NULL)"""
+    )
+
+
 # Each entry moves the schema from version i to i + 1. Never edit a released step: add one.
-MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_migrate_to_1,)
+MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (
+    _migrate_to_1,
+    _migrate_to_2,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
