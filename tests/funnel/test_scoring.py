@@ -111,7 +111,7 @@ def test_rules_file_errors_name_the_problem(tmp_path: Path) -> None:
     path.write_text(
         "scoring:\n  rules:\n    - {name: x, source: tweets, points: 1}\n", encoding="utf-8"
     )
-    with pytest.raises(RevlensError, match="rules.0.source"):
+    with pytest.raises(RevlensError, match=r"rules\.0\.source"):
         load_rules(path)
     path.write_text(
         "scoring:\n  threshold: 30\n  rules:\n"
