@@ -120,3 +120,13 @@ def test_rules_file_errors_name_the_problem(tmp_path: Path) -> None:
     )
     rules = load_rules(path)
     assert (rules.threshold, rules.rules[0].points) == (30, 4)
+
+
+def test_docs_example_is_the_default_rules_plus_decay(tmp_path: Path) -> None:
+    docs = Path(__file__).resolve().parents[2] / "docs" / "funnels.md"
+    example = docs.read_text(encoding="utf-8").split("```yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "revlens.yml"
+    path.write_text(example, encoding="utf-8")
+    from revlens.funnel.scoring import DEFAULT_RULES
+
+    assert load_rules(path) == DEFAULT_RULES.model_copy(update={"half_life_days": 30.0})
