@@ -184,5 +184,6 @@ from revlens.cli import (  # noqa: E402, F401
     commands_funnel,
     commands_import,
     commands_kpi,
+    commands_plan,
     commands_summary,
 )

@@ -41,7 +41,7 @@ def print_rows(
     columns: Sequence[str] | None = None,
 ) -> None:
     """Print a list of row objects in the chosen format."""
-    cols = list(columns) if columns else (list(rows[0].keys()) if rows else [])
+    cols = list(columns) if columns else list(dict.fromkeys(k for r in rows for k in r))
     if fmt is OutputFormat.json:
         print(to_json([dict(r) for r in rows]))
     elif fmt is OutputFormat.csv:
