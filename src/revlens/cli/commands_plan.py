@@ -235,3 +235,55 @@ def _print(result: Plan) -> None:
             OutputFormat.table,
             title="needed by month (earlier stages shifted back by the stage lags)",
         )
+
+
+@app.command()
+def pacing(
+    period: Annotated[
+        str | None,
+        typer.Option(help="The month, e.g. 2025-03 (default: the month of the newest data)."),
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Pace as of this day (default: the newest data).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the Monte Carlo simulation.")] = 7,
+    format: FormatOption = OutputFormat.table,
+) -> None:
+    """Every KPI with a target this month: actual to date, linear expectation, projection,
+    probability of reaching the target and a status (on track / at risk / off track)."""
+    from revlens.plan.pacing import pacing_rows
+
+    with open_warehouse() as wh:
+        rows = pacing_rows(wh, period, as_of=parse_day(as_of, "--as-of"), seed=seed)
+    if not rows and format is OutputFormat.table:
+        console.print(
+            "no KPI has a target for this month: set one with `revlens targets set` "
+            "or `revlens plan --save-targets`",
+            highlight=False,
+        )
+        return
+    if format is not OutputFormat.table:
+        print_rows(rows, format)
+        return
+    marks = {"on_track": "on track", "at_risk": "at risk", "off_track": "OFF TRACK"}
+    print_rows(
+        [
+            {
+                "kpi": r["kpi"],
+                "actual": _num(r["actual"]),
+                "expected now": _num(r["expected_to_date"]),
+                "projected": _num(r["projected"]),
+                "target": _num(r["target"]),
+                "probability": "" if r["probability"] is None else f"{r['probability']:.0%}",
+                "status": marks[r["status"]],
+                "how": r["method"],
+            }
+            for r in rows
+        ],
+        format,
+        title=f"pacing {rows[0]['period_start']:%Y-%m} as of {rows[0]['as_of']}",
+    )
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else f"{value:,.2f}" if abs(value) < 1000 else f"{value:,.0f}"
