@@ -156,3 +156,41 @@ def load_rows(wh: Warehouse, rows: dict[str, list[dict[str, Any]]]) -> None:
         result = import_raw(wh, [from_arrow(f"test:{name}", table)], table=canonical(name))
         rejects = [r for f in result.files for r in f.rejects]
         assert not rejects, rejects
+
+
+def contact_attributes(wh: Warehouse, attributes: dict[str, dict[str, Any]]) -> None:
+    """Set contact columns (segment, country, owner, ...) of contacts already loaded (by
+    `journeys_for`): their rows are imported again, an upsert by contact_id, keeping
+    created_at."""
+    ids = list(attributes)
+    found = dict(
+        wh.con.execute(
+            "SELECT contact_id, created_at FROM contacts WHERE contact_id = ANY($ids)",
+            {"ids": ids},
+        ).fetchall()
+    )
+    assert set(found) == set(ids), f"unknown contacts: {set(ids) - set(found)}"
+    load_rows(
+        wh,
+        {
+            "contacts": [
+                {"contact_id": c, "created_at": found[c], **attrs}
+                for c, attrs in attributes.items()
+            ]
+        },
+    )
+
+
+def opportunity_stages(wh: Warehouse, stages: dict[str, list[tuple[str, str]]]) -> None:
+    """Load opportunity_stage_events: {"alice-o2": [("discovery", "2024-01-06"), ...]} (the
+    ids `journeys_for` gives deals: "<person>-o<index of the deal in the person's list>")."""
+    load_rows(
+        wh,
+        {
+            "opportunity_stage_events": [
+                {"opportunity_id": opp, "stage": name, "ts": ts(at)}
+                for opp, events in stages.items()
+                for name, at in events
+            ]
+        },
+    )

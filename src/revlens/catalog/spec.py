@@ -202,10 +202,11 @@ class Catalog:
     kpis: dict[str, KpiSpec]
 
     def get(self, kpi_id: str) -> KpiSpec:
-        try:
-            return self.kpis[kpi_id]
-        except KeyError:
-            raise UnknownName("KPI", kpi_id, self.kpis) from None
+        """The KPI called `kpi_id` (ids are matched ignoring case)."""
+        spec = self.kpis.get(kpi_id) or self.kpis.get(kpi_id.lower())
+        if spec is None:
+            raise UnknownName("KPI", kpi_id, self.kpis)
+        return spec
 
     def __iter__(self) -> Any:
         return iter(self.kpis.values())

@@ -80,8 +80,9 @@ def root(
     state.debug = debug
 
 
-def open_warehouse(create: bool = False) -> Warehouse:
-    return Warehouse.open(state.warehouse, create=create)
+def open_warehouse(create: bool = False, read_only: bool = False) -> Warehouse:
+    """The warehouse of --warehouse; queries open it read-only, so several can run at once."""
+    return Warehouse.open(state.warehouse, create=create, read_only=read_only)
 
 
 FormatOption = Annotated[
@@ -122,7 +123,7 @@ def init(
 @app.command()
 def tables(format: FormatOption = OutputFormat.table) -> None:
     """Row counts of every canonical table (JSON: an object table -> count)."""
-    with open_warehouse() as wh:
+    with open_warehouse(read_only=True) as wh:
         counts = wh.row_counts()
     if format is OutputFormat.json:
         print(to_json(counts))
@@ -181,9 +182,11 @@ def _print_abort_rejects(result: Any) -> None:
 
 # The command modules register themselves on `app`; imported last, as they import from here.
 from revlens.cli import (  # noqa: E402, F401
+    commands_attribution,
     commands_funnel,
     commands_import,
     commands_kpi,
+    commands_ops,
     commands_plan,
     commands_summary,
 )

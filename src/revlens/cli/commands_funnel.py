@@ -100,7 +100,7 @@ def funnel(
     query = FunnelQuery(
         stages=tuple(s.strip() for s in stages.split(",") if s.strip()),
         start=parse_day(start, "--from"),
-        end=parse_day(end, "--to"),
+        end=parse_day(end, "--to", month_end=True),
         grain=grain,
         by=tuple(d.strip() for d in by.split(",")) if by else (),
         touch=_choice(touch, "--touch", ("first", "last")),  # type: ignore[arg-type]
@@ -113,7 +113,7 @@ def funnel(
         entity=_choice(entity, "--entity", ("auto", "contact", "opportunity")),  # type: ignore[arg-type]
         groupings=load_groupings(project_file(catalog)),
     )
-    with open_warehouse() as wh:
+    with open_warehouse(read_only=True) as wh:
         result = run_funnel(wh, query)
     if format is not OutputFormat.table:
         print_rows(result.rows, format)
@@ -164,13 +164,13 @@ def cohorts(
     format: FormatOption = OutputFormat.table,
 ) -> None:
     """Cohort matrix: entry period x months since entry -> cumulative conversion."""
-    with open_warehouse() as wh:
+    with open_warehouse(read_only=True) as wh:
         matrix = cohort_matrix(
             wh,
             from_stage,
             to_stage,
             start=parse_day(start, "--from"),
-            end=parse_day(end, "--to"),
+            end=parse_day(end, "--to", month_end=True),
             grain=grain,
             months=months,
         )
@@ -206,13 +206,13 @@ def velocity(
     format: FormatOption = OutputFormat.table,
 ) -> None:
     """Time between two stages (or in a stage): histogram and trend by period."""
-    with open_warehouse() as wh:
+    with open_warehouse(read_only=True) as wh:
         v = stage_velocity(
             wh,
             from_stage,
             to_stage,
             start=parse_day(start, "--from"),
-            end=parse_day(end, "--to"),
+            end=parse_day(end, "--to", month_end=True),
             grain=grain,
             bins=bins,
         )

@@ -15,6 +15,7 @@ from revlens.errors import RevlensError
 from revlens.ingest.load import ImportResult, OnError, import_files
 from revlens.ingest.mapping import builtin_mappings, load_mapping
 from revlens.ingest.readers import FileFormat, ReadOptions
+from revlens.model.schema import table as lookup_table
 from revlens.model.warehouse import REJECTS_TABLE
 
 PROGRESS_BYTES = 8_000_000  # files above this size (~100k rows) get a progress bar
@@ -170,7 +171,9 @@ def rejects(
     format: FormatOption = OutputFormat.table,
 ) -> None:
     """List rejected rows: file, line, column, value and the reason."""
-    with open_warehouse() as wh:
+    if table is not None:
+        lookup_table(table)  # an unknown table name gets "did you mean", not 0 rejects
+    with open_warehouse(read_only=True) as wh:
         rows = wh.con.execute(
             f"""SELECT file, line, "table", "column", value, code, reason, "row", import_id
             FROM {REJECTS_TABLE}

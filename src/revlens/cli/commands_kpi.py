@@ -9,13 +9,14 @@ from typing import Annotated, Any
 import typer
 
 from revlens.catalog.dimensions import load_groupings
-from revlens.catalog.spec import Catalog, load_catalog
+from revlens.catalog.spec import Catalog, Kind, load_catalog
 from revlens.cli.app import FormatOption, app, console, open_warehouse, print_rows, to_json
 from revlens.cli.output import OutputFormat, format_change, format_value
+from revlens.compile.context import DIMENSIONS
 from revlens.compile.measures import MEASURES
-from revlens.compile.periods import Grain
+from revlens.compile.periods import Grain, add_months
 from revlens.compile.query import KpiQuery, run_kpis
-from revlens.errors import RevlensError
+from revlens.errors import RevlensError, UnknownName
 
 PROJECT_FILE = Path("revlens.yml")
 
@@ -80,9 +81,9 @@ def parse_window(text: str, option: str) -> int:
     """'90d', '12w', '6m' or '1y' as days."""
     units = {"d": 1, "w": 7, "m": 30, "y": 365}
     body, unit = text[:-1], text[-1:].lower()
-    if text.isdigit():
+    if text.isdigit() and int(text) > 0:
         return int(text)
-    if unit not in units or not body.isdigit():
+    if unit not in units or not body.isdigit() or int(body) == 0:
         raise RevlensError(
             f"{option} takes a length such as 90d, 12w, 6m or 1y",
             value=text,
@@ -92,7 +93,9 @@ def parse_window(text: str, option: str) -> int:
     return int(body) * units[unit]
 
 
-def parse_day(text: str | None, option: str) -> dt.date | None:
+def parse_day(text: str | None, option: str, *, month_end: bool = False) -> dt.date | None:
+    """A day (2025-03-31) or a month (2025-03): its first day, or its last with `month_end`
+    (so `--to 2025-03` covers March)."""
     if text is None:
         return None
     try:
@@ -100,7 +103,8 @@ def parse_day(text: str | None, option: str) -> dt.date | None:
     except ValueError:
         pass
     try:
-        return dt.date.fromisoformat(text + "-01")
+        first = dt.date.fromisoformat(text + "-01")
+        return add_months(first, 1) - dt.timedelta(days=1) if month_end else first
     except ValueError:
         raise RevlensError(
             f"{option} takes a date such as 2025-03-31 (or a month 2025-03)",
@@ -173,7 +177,7 @@ def kpi(
     query = KpiQuery(
         kpis=tuple(i.strip() for i in ids.split(",") if i.strip()),
         start=parse_day(start, "--from"),
-        end=parse_day(end, "--to"),
+        end=parse_day(end, "--to", month_end=True),
         grain=grain,
         by=tuple(d.strip() for d in by.split(",")) if by else (),
         mode="cohort" if mode == "cohort" else "period",
@@ -182,7 +186,7 @@ def kpi(
         compare="previous" if compare == "previous" else ("year" if compare else None),
         groupings=load_groupings(project_file(catalog)),
     )
-    with open_warehouse() as wh:
+    with open_warehouse(read_only=True) as wh:
         result = run_kpis(wh, query, cat)
     rows = result.to_records()
     if format is OutputFormat.json:
@@ -191,6 +195,15 @@ def kpi(
     if format is OutputFormat.csv:
         print_rows(rows, format, columns=_columns(rows))
         return
+    if query.mode == "cohort":
+        period_only = sorted({r["kpi"] for r in rows if r["mode"] == "period"})
+        if period_only:
+            console.print(
+                f"note: {', '.join(period_only)} have no cohort definition and are "
+                "shown period-based (see `revlens kpis`)",
+                highlight=False,
+                style="dim",
+            )
     shown = [
         {
             k: "(none)" if k in query.by and v is None else _cell(k, v, r["unit"])
@@ -203,7 +216,7 @@ def kpi(
         shown,
         format,
         columns=[c for c in _columns(rows) if c != "unit"],
-        title=f"{', '.join(query.kpis)} {result.start} .. {result.end} ({mode})",
+        title=f"{', '.join(result.query.kpis)} {result.start} .. {result.end} ({mode})",
     )
 
 
@@ -253,7 +266,26 @@ def targets_set(
     catalog: CatalogOption = None,
 ) -> None:
     """Set (or replace) one target."""
-    catalog_for(catalog).get(kpi_id)
+    cat = catalog_for(catalog)
+    spec = cat.get(kpi_id)
+    kpi_id = spec.id
+    if (dimension is None) != (value is None):
+        raise RevlensError(
+            "--dimension and --value go together",
+            code="RL517",
+            fix="e.g. --dimension channel --value paid_search",
+        )
+    if dimension is not None:
+        known = [*DIMENSIONS, *load_groupings(project_file(catalog))]
+        if dimension not in known:
+            raise UnknownName("dimension", dimension, known)
+    if target < 0 and spec.kind in (Kind.count, Kind.sum, Kind.ratio, Kind.snapshot):
+        raise RevlensError(
+            f"a target for {kpi_id} cannot be negative",
+            value=target,
+            code="RL518",
+            fix="give a target of 0 or more",
+        )
     lo, hi = _period_bounds(period, start, end)
     with open_warehouse() as wh, wh.transaction():
         wh.con.execute(
@@ -265,12 +297,13 @@ def targets_set(
             "INSERT INTO targets VALUES (?, ?, ?, ?, ?, ?)",
             [kpi_id, lo, hi, dimension, value, target],
         )
-    console.print(f"target {kpi_id} {lo} .. {hi} = {target:g}")
+    scope = f" for {dimension} = {value}" if dimension else ""
+    console.print(f"target {kpi_id}{scope} {lo} .. {hi} = {target:,.2f}", highlight=False)
 
 
 def _period_bounds(period: str, start: str | None, end: str | None) -> tuple[dt.date, dt.date]:
     if start or end:
-        lo, hi = parse_day(start, "--from"), parse_day(end, "--to")
+        lo, hi = parse_day(start, "--from"), parse_day(end, "--to", month_end=True)
         if lo is None or hi is None:
             raise RevlensError(
                 "give both --from and --to",
@@ -334,7 +367,7 @@ def targets_list(
     format: FormatOption = OutputFormat.table,
 ) -> None:
     """List targets."""
-    with open_warehouse() as wh:
+    with open_warehouse(read_only=True) as wh:
         rows = wh.con.execute(
             "SELECT kpi, period_start, period_end, dimension, dimension_value, target "
             "FROM targets WHERE ? IS NULL OR kpi = ? ORDER BY kpi, period_start",

@@ -104,7 +104,7 @@ def plan(
         from revlens.compile.context import Context
         from revlens.plan.history import from_history as measure
 
-        with open_warehouse() as wh:
+        with open_warehouse(read_only=True) as wh:
             hist = measure(
                 wh,
                 window_days=parse_window(window, "--window"),
@@ -253,7 +253,7 @@ def pacing(
     probability of reaching the target and a status (on track / at risk / off track)."""
     from revlens.plan.pacing import pacing_rows
 
-    with open_warehouse() as wh:
+    with open_warehouse(read_only=True) as wh:
         rows = pacing_rows(wh, period, as_of=parse_day(as_of, "--as-of"), seed=seed)
     if not rows and format is OutputFormat.table:
         console.print(

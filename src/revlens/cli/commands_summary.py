@@ -12,6 +12,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from revlens.catalog.spec import load_catalog
 from revlens.cli.app import FormatOption, app, console, open_warehouse, print_rows, state
+from revlens.cli.commands_kpi import parse_day
 from revlens.cli.output import OutputFormat, format_change, format_value
 from revlens.compile.context import Context
 from revlens.compile.measures import MEASURES
@@ -75,23 +76,23 @@ def print_summary(
 @app.command()
 def summary(
     start: Annotated[
-        dt.datetime | None,
-        typer.Option(
-            "--from", formats=["%Y-%m-%d"], help="First day (default: 12 full months back)."
-        ),
+        str | None,
+        typer.Option("--from", help="First day or month (default: 12 full months back)."),
     ] = None,
     end: Annotated[
-        dt.datetime | None,
+        str | None,
         typer.Option(
-            "--to", formats=["%Y-%m-%d"], help="Last day, included (default: end of last month)."
+            "--to", help="Last day or month, included (default: the end of the last full month)."
         ),
     ] = None,
     format: FormatOption = OutputFormat.table,
 ) -> None:
     """Headline KPIs: leads, MQLs, SQLs, opportunities, customers, revenue, spend, CPL, CAC,
-    win rate."""
-    with open_warehouse() as wh:
-        print_summary(wh, start.date() if start else None, end.date() if end else None, format)
+    win rate, with the previous period and targets."""
+    with open_warehouse(read_only=True) as wh:
+        print_summary(
+            wh, parse_day(start, "--from"), parse_day(end, "--to", month_end=True), format
+        )
 
 
 @app.command()

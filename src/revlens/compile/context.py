@@ -134,8 +134,9 @@ class Context:
     def touch_dims(self, events: Any, which: str = "first") -> Any:
         """`events` (with contact_id and ts) plus the marketing dimensions of the contact's
         first (or last) touchpoint within the lookback window before each event (null when
-        there is none)."""
-        keyed = events.mutate(ft_eid=ibis.row_number())
+        there is none). Touches are found once per distinct (contact, time) and joined back
+        on it, so the result does not depend on row order."""
+        moments = events.select("contact_id", "ts").distinct()
         touches = self.contact_touches().select(
             t_contact="contact_id",
             t_ts="ts",
@@ -143,26 +144,29 @@ class Context:
             **{f"t_{d}": d for d in MARKETING_DIMS},
         )
         lookback = ibis.interval(days=self.lookback_days)
-        pairs = keyed.join(
+        pairs = moments.join(
             touches,
-            (keyed.contact_id == touches.t_contact)
-            & (touches.t_ts <= keyed.ts)
-            & (touches.t_ts >= keyed.ts - lookback),
+            (moments.contact_id == touches.t_contact)
+            & (touches.t_ts <= moments.ts)
+            & (touches.t_ts >= moments.ts - lookback),
         )
         order = (
             [pairs.t_ts, pairs.t_id]
             if which == "first"
             else [ibis.desc(pairs.t_ts), ibis.desc(pairs.t_id)]
         )
-        ranked = pairs.mutate(ft_rank=ibis.row_number().over(group_by=pairs.ft_eid, order_by=order))
-        first = ranked.filter(ranked.ft_rank == 0).select(
-            "ft_eid", **{f"ft_{d}": f"t_{d}" for d in MARKETING_DIMS}
+        ranked = pairs.mutate(
+            ft_rank=ibis.row_number().over(group_by=[pairs.contact_id, pairs.ts], order_by=order)
         )
-        out = keyed.drop(*[d for d in MARKETING_DIMS if d in keyed.columns]).left_join(
-            first, "ft_eid"
+        chosen = ranked.filter(ranked.ft_rank == 0).select(
+            ft_contact="contact_id", ft_ts="ts", **{f"ft_{d}": f"t_{d}" for d in MARKETING_DIMS}
+        )
+        base = events.drop(*[d for d in MARKETING_DIMS if d in events.columns])
+        out = base.left_join(
+            chosen, (base.contact_id == chosen.ft_contact) & (base.ts == chosen.ft_ts)
         )
         return out.mutate(**{d: out[f"ft_{d}"] for d in MARKETING_DIMS}).drop(
-            "ft_eid", "ft_eid_right", *[f"ft_{d}" for d in MARKETING_DIMS]
+            "ft_contact", "ft_ts", *[f"ft_{d}" for d in MARKETING_DIMS]
         )
 
     def data_end(self) -> dt.date:
@@ -174,6 +178,8 @@ class Context:
             ("touchpoints", "ts"),
             ("spend", "date"),
             ("opportunities", "created_at"),
+            ("opportunities", "closed_at"),
+            ("opportunity_stage_events", "ts"),
         ):
             value = self.table(table)[col].max().execute()
             if value is not None and value == value:

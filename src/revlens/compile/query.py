@@ -95,6 +95,7 @@ class _Agg:
 def run_kpis(wh: Warehouse, query: KpiQuery, catalog: Catalog) -> KpiResult:
     """Compute the KPIs of `query`, with targets and the comparison when asked."""
     specs = [catalog.get(k) for k in query.kpis]
+    query = query.model_copy(update={"kpis": tuple(s.id for s in specs)})
     ctx = Context(wh, lookback_days=query.lookback_days, window_days=query.window_days)
     try:
         start, end = _range(ctx, query)

@@ -6,6 +6,8 @@ the warehouse writer (DDL, imports, transactions), which is DuckDB's job alone.
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,20 +22,33 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def open_duckdb(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open (or create) the warehouse file; a clear error when another process holds its lock."""
+def open_duckdb(
+    path: Path | str, *, read_only: bool = False, wait_seconds: float | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Open (or create) the warehouse file. Readers share it; a writer has it alone, so a
+    command that finds it locked waits up to `wait_seconds` ($REVLENS_LOCK_WAIT, default
+    10) before saying so clearly."""
     target = str(path)
-    try:
-        con = duckdb.connect(target, read_only=read_only)
-    except duckdb.IOException as exc:
-        text = str(exc)
-        if "lock" in text.lower():
-            raise WarehouseError(
-                "the warehouse is in use by another process",
-                where=target,
-                fix="wait for the other revlens command to finish, or stop it",
-            ) from None
-        raise WarehouseError(f"cannot open the warehouse: {text}", where=target) from None
+    wait = (
+        float(os.environ.get("REVLENS_LOCK_WAIT", "10")) if wait_seconds is None else wait_seconds
+    )
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            con = duckdb.connect(target, read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            text = str(exc)
+            if "lock" not in text.lower():
+                raise WarehouseError(f"cannot open the warehouse: {text}", where=target) from None
+            if time.monotonic() >= deadline:
+                raise WarehouseError(
+                    "the warehouse is in use by another process that is writing to it",
+                    where=target,
+                    fix="wait for the import (or other writing command) to finish, or set "
+                    "REVLENS_LOCK_WAIT to wait longer",
+                ) from None
+            time.sleep(0.2)
     # Timestamps are stored as naive UTC; the session zone only matters while parsing input.
     con.execute("SET TimeZone = 'UTC'")
     return con

@@ -10,9 +10,11 @@ from typing import Any
 import ibis
 
 from revlens.compile.context import Context
-from revlens.compile.periods import Calendar, Grain, add_months, bucket_expr, periods, shifted
+from revlens.compile.periods import Calendar, Grain, bucket_expr, periods, shifted
 from revlens.errors import UnknownName
 from revlens.model.warehouse import Warehouse
+
+MONTH_DAYS = 30.4375  # an average month: months since entry are blocks of this many days
 
 
 @dataclass
@@ -52,12 +54,15 @@ def cohort_matrix(
         lo = ibis.timestamp(dt.datetime.combine(start, dt.time()))
         hi = ibis.timestamp(dt.datetime.combine(end + dt.timedelta(days=1), dt.time()))
         entry = entry.filter((entry.t_in >= lo) & (entry.t_in < hi))
-        reach = sd.filter(sd.stage == to_stage).select(r_contact="contact_id", t_out="ts")
-        joined = entry.left_join(
-            reach, (entry.contact_id == reach.r_contact) & (reach.t_out >= entry.t_in)
+        ev = ctx.lifecycle_events()
+        reach = ev.filter(ev.stage == to_stage).select(r_contact="contact_id", r_ts="ts")
+        pairs = entry.join(
+            reach, (entry.contact_id == reach.r_contact) & (reach.r_ts >= entry.t_in)
         )
+        firsts = pairs.group_by(["contact_id", "t_in"]).aggregate(t_out=pairs.r_ts.min())
+        joined = entry.left_join(firsts, ["contact_id", "t_in"])
         # whole average months (30.4375 days) from entry to conversion; 0 = the first month
-        month = (joined.t_out.epoch_seconds() - joined.t_in.epoch_seconds()) // (30.4375 * 86400)
+        month = (joined.t_out.epoch_seconds() - joined.t_in.epoch_seconds()) // (MONTH_DAYS * 86400)
         table = joined.mutate(
             cohort=bucket_expr(joined.t_in, grain, cal, start), m=month.cast("int64")
         )
@@ -76,7 +81,11 @@ def cohort_matrix(
         total = 0
         for m in range(months + 1):
             total += hits.get((period.bucket, m), 0)
-            observed = add_months(period.end, m + 1) <= data_end + dt.timedelta(days=1)
+            # month m (of 30.4375 days) of the period's last entrants is complete
+            horizon = dt.timedelta(days=MONTH_DAYS * (m + 1))
+            observed = dt.datetime.combine(
+                period.end, dt.time.max
+            ) + horizon <= dt.datetime.combine(data_end, dt.time.max)
             out.rows.append(
                 {
                     "cohort": period.start,

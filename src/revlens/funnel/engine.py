@@ -103,7 +103,7 @@ def _events(ctx: Context, query: FunnelQuery) -> tuple[str, Any, list[str]]:
     """(entity kind, events(entity, stage, ts, contact_id), the stages the data knows)."""
     lifecycle = list(ctx.settings.stages)
     use_contacts = query.entity == "contact" or (
-        query.entity == "auto" and all(s in lifecycle for s in query.stages)
+        query.entity == "auto" and any(s in lifecycle for s in query.stages)
     )
     if use_contacts:
         ev = ctx.lifecycle_events()
@@ -160,8 +160,14 @@ class _Builder:
 
     # -- dimensions at the entity's anchor (its first event among the funnel stages) ----------
     def dims(self) -> Any:
+        """Each entity's dimensions at its entry into the first stage (when it never entered
+        it, at its first event of a later funnel stage)."""
         ev = self.events.filter(self.events.stage.isin(list(self.q.stages)))
-        anchor = ev.group_by("entity").aggregate(ts=ev.ts.min(), contact_id=ev.contact_id.min())
+        first = self.q.stages[0]
+        anchor = ev.group_by("entity").aggregate(
+            ts=ibis.coalesce(ev.ts.min(where=ev.stage == first), ev.ts.min()),
+            contact_id=ev.contact_id.min(),
+        )
         base = [self._base(d) for d in self.q.by]
         if any(b in MARKETING_DIMS for b in base):
             anchor = self.ctx.touch_dims(anchor, self.q.touch)
@@ -222,18 +228,32 @@ class _Builder:
         bucket = bucket_expr(cur.t_1, q.grain, self.cal, self.start)
         return self._long(cur, lambda k: bucket, lambda k: cur[f"t_{k}"].notnull())
 
+    def later(self, k: int) -> list[str]:
+        """Stages that pass stage k by a skip: the later funnel stages and, for contacts,
+        every later lifecycle stage (lead -> SQL passes MQL even in a lead,mql funnel)."""
+        out = list(self.q.stages[k:])
+        lifecycle = list(self.ctx.settings.stages)
+        stage = self.q.stages[k - 1]
+        if self.entity_kind == "contact" and stage in lifecycle:
+            out += [s for s in lifecycle[lifecycle.index(stage) + 1 :] if s not in out]
+        return out
+
     def _step(self, cur: Any, k: int) -> Any:
         """Add t_k: when the entity reached stage k (or passed it by a skip), or null."""
         q, ev = self.q, self.events
         prev = cur[f"t_{k - 1}"]
-        stage, later = q.stages[k - 1], list(q.stages[k:])
+        stage, later = q.stages[k - 1], self.later(k)
         alive = cur.filter(prev.notnull()).select("entity", t_prev=prev, t_deadline=cur.deadline)
         cand = ev.join(alive, "entity").filter(
             lambda t: (t.ts >= t.t_prev) & (t.ts <= t.t_deadline)
         )
         if q.order == "strict":
-            # the next stage event after the previous stage (its repeats aside) decides
-            cand = cand.filter(cand.stage != q.stages[k - 2])
+            # the next stage event after the previous stage decides; repeats of the previous
+            # stage, and earlier stages logged at the same moment, are not "in between"
+            done = list(q.stages[: k - 1])
+            cand = cand.filter(
+                (cand.stage != q.stages[k - 2]) & ((cand.ts > cand.t_prev) | ~cand.stage.isin(done))
+            )
             nxt = cand.mutate(first_ts=cand.ts.min().over(group_by=cand.entity))
             nxt = nxt.filter(nxt.ts == nxt.first_ts)
             ok = nxt.stage == stage
@@ -249,7 +269,7 @@ class _Builder:
                 both = reached.outer_join(skipped, "entity")
                 reached = both.select(
                     entity=ibis.coalesce(both.entity, both.entity_right),
-                    t_new=ibis.coalesce(both.t_new, both.t_skip),
+                    t_new=ibis.least(both.t_new, both.t_skip),  # NULLs are ignored
                 )
         out = cur.left_join(reached, "entity")
         return out.mutate(**{f"t_{k}": out.t_new}).drop("t_new", "entity_right")
@@ -259,8 +279,11 @@ class _Builder:
         """Per stage: entities whose first entry (or, skipping, first later entry) falls in
         the period, and the time since their previous stage."""
         q, ev = self.q, self.events
+        relevant = set(q.stages)
+        for k in range(1, self.n + 1):
+            relevant.update(self.later(k))
         firsts = (
-            ev.filter(ev.stage.isin(list(q.stages)))
+            ev.filter(ev.stage.isin(sorted(relevant)))
             .group_by(["entity", "stage"])
             .aggregate(ts=ev.ts.min())
         )
@@ -268,18 +291,27 @@ class _Builder:
             **{
                 f"f_{k}": firsts.ts.min(where=firsts.stage == s)  # first entry of stage k
                 for k, s in enumerate(q.stages, start=1)
-            }
+            },
+            **{  # first entry of any stage that passes stage k by a skip
+                f"s_{k}": firsts.ts.min(where=firsts.stage.isin(self.later(k)))
+                for k in range(1, self.n + 1)
+                if self.later(k)
+            },
         )
         cols: dict[str, Any] = {}
         for k in range(1, self.n + 1):
             own = wide[f"f_{k}"]
-            if self.skips == "pass" and k < self.n:
-                later = ibis.least(*[wide[f"f_{j}"] for j in range(k + 1, self.n + 1)])
-                own = ibis.coalesce(own, later)
+            if self.skips == "pass" and self.later(k):
+                own = ibis.least(own, wide[f"s_{k}"])
             cols[f"t_{k}"] = own
         wide = wide.mutate(**cols)
         if q.exclude:
-            bad = ev.filter(ev.stage.isin(list(q.exclude)) & (ev.ts >= self.lo) & (ev.ts < self.hi))
+            # excluded for good: an excluded stage at or after the entity's first funnel stage
+            entered = ibis.least(*[wide[f"t_{k}"] for k in range(1, self.n + 1)])
+            bad = ev.filter(ev.stage.isin(list(q.exclude))).join(
+                wide.select("entity", entered=entered), "entity"
+            )
+            bad = bad.filter(bad.ts >= bad.entered)
             wide = wide.anti_join(bad.select("entity").distinct(), "entity")
         wide = wide.join(self.dims(), "entity")
         return self._long(

@@ -54,7 +54,10 @@ def stage_velocity(
         lo = ibis.timestamp(dt.datetime.combine(start, dt.time()))
         hi = ibis.timestamp(dt.datetime.combine(end + dt.timedelta(days=1), dt.time()))
         entry = entry.filter((entry.t_in >= lo) & (entry.t_in < hi))
-        later = sd.filter(sd.stage.isin(targets)).select(r_contact="contact_id", t_out="ts")
+        # any event of a target stage counts, not only the first ever: the clock stops at
+        # the first one at or after the entry
+        ev = ctx.lifecycle_events()
+        later = ev.filter(ev.stage.isin(targets)).select(r_contact="contact_id", t_out="ts")
         pairs = entry.join(
             later, (entry.contact_id == later.r_contact) & (later.t_out >= entry.t_in)
         )

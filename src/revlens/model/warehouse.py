@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from revlens.engines.duckdb import ibis_backend, open_duckdb, quote_ident
 from revlens.errors import RevlensError, WarehouseError
@@ -53,6 +53,22 @@ class WarehouseSettings(BaseModel):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"{value!r} is not an IANA time zone such as Europe/Berlin") from None
+        return value
+
+    @field_validator("week_start")
+    @classmethod
+    def _weekday(cls, value: int) -> int:
+        if not 1 <= value <= 7:
+            raise ValueError(
+                f"week start {value} is not an ISO weekday (1 = Monday ... 7 = Sunday)"
+            )
+        return value
+
+    @field_validator("fiscal_year_start_month")
+    @classmethod
+    def _month(cls, value: int) -> int:
+        if not 1 <= value <= 12:
+            raise ValueError(f"fiscal year start {value} is not a month number (1-12)")
         return value
 
     @field_validator("stages")
@@ -126,8 +142,11 @@ class Warehouse:
         self._ibis: Any = None
 
     @classmethod
-    def open(cls, path: Path | str | None = None, *, create: bool = False) -> Warehouse:
-        """Open the warehouse; with `create`, initialise or migrate it first."""
+    def open(
+        cls, path: Path | str | None = None, *, create: bool = False, read_only: bool = False
+    ) -> Warehouse:
+        """Open the warehouse; with `create`, initialise or migrate it first. Read-only
+        openers (queries) can share the file with each other."""
         target = resolve_path(path)
         if not create and str(target) != ":memory:" and not target.exists():
             raise WarehouseError(
@@ -137,7 +156,8 @@ class Warehouse:
             )
         if str(target) != ":memory:":
             target.parent.mkdir(parents=True, exist_ok=True)
-        wh = cls(open_duckdb(target), target)
+        memory = str(target) == ":memory:"
+        wh = cls(open_duckdb(target, read_only=read_only and not create and not memory), target)
         if create:
             wh.migrate()
         else:
@@ -232,11 +252,38 @@ class Warehouse:
         }
         try:
             new = WarehouseSettings.model_validate(merged)
-        except ValueError as exc:
-            raise RevlensError(str(exc), code="RL401", fix="correct the setting") from None
+        except ValidationError as exc:
+            problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+            raise RevlensError(
+                problems,
+                code="RL401",
+                where=str(self.path),
+                fix="correct the setting and run `revlens init` again",
+            ) from None
+        self._check_currency_change(new.reporting_currency)
         with self.transaction():
             self._write_settings(new)
         return new
+
+    def _check_currency_change(self, currency: str) -> None:
+        """The reporting currency is fixed once money or rates are loaded: every rate in
+        fx_rates is expressed in it, and stored money was checked against it."""
+        current = self.settings().reporting_currency
+        if currency == current:
+            return
+        row = self.con.execute(
+            "SELECT (SELECT count(*) FROM fx_rates) + (SELECT count(*) FROM opportunities)"
+            " + (SELECT count(*) FROM spend) + (SELECT count(*) FROM subscriptions)"
+        ).fetchone()
+        if row and row[0]:
+            raise RevlensError(
+                f"the warehouse already holds money or rates in {current}",
+                where=str(self.path),
+                value=currency,
+                code="RL402",
+                fix=f"keep {current}, or create a new warehouse with --currency {currency} "
+                "and import the files again (fx_rates expressed in the new currency)",
+            )
 
     def _write_settings(self, settings: WarehouseSettings) -> None:
         self.con.execute(

@@ -107,7 +107,12 @@ def pacing_rows(
                 row["method"] = "recent pace"
             finals = value + sims
             row["projected"] = float(finals.mean())
-            hit = finals >= target if spec.direction is not Direction.down else finals <= target
+            if spec.direction is Direction.up:
+                hit = finals >= target
+            elif spec.direction is Direction.down:
+                hit = finals <= target
+            else:  # neither more nor less is better (spend): landing within 10 % of plan
+                hit = np.abs(finals - target) <= 0.1 * abs(target)
             row["probability"] = float(hit.mean())
             row["status"] = _status_from_probability(row["probability"])
         else:
@@ -127,6 +132,9 @@ def _status_from_probability(p: float) -> str:
 def _status_from_attainment(value: float | None, target: float, direction: Direction) -> str:
     if value is None or target == 0:
         return "off_track"
+    if direction is Direction.none:
+        gap = abs(value / target - 1)
+        return "on_track" if gap <= 0.1 else ("at_risk" if gap <= 0.2 else "off_track")
     attainment = (
         value / target
         if direction is not Direction.down

@@ -1,0 +1,142 @@
+"""Reading aggregated paths from files, DataFrames and row dicts, and the errors that name
+the file, the row, the column and what was found."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from revlens.attribution import attribute_paths
+from revlens.attribution.pathfile import PathColumns, read_path_file
+from revlens.errors import InputFileError, UnknownName
+
+Write = Callable[[str, str | bytes], Path]
+
+CSV = """path,conv,money,nulls
+ Search >  email>direct ,2,30.5,1
+search > email > direct,1,9.5,0
+,1,4,2
+social,0,0,3
+"""
+
+
+def test_paths_are_split_stripped_and_summed(write: Write) -> None:
+    file = write("paths.csv", CSV)
+    journeys = read_path_file(file, PathColumns("path", "conv", "money", "nulls"))
+    got = {(j.channels, j.conversions, j.value, j.nulls) for j in journeys}
+    assert got == {
+        (("Search", "email", "direct"), 2, 30.5, 1),  # names keep their case
+        (("search", "email", "direct"), 1, 9.5, 0),
+        ((), 1, 4.0, 2),  # an empty path: a journey without touches
+        (("social",), 0, 0.0, 3),
+    }
+    duplicate = write("dup.csv", "p,c\na>b,1\na > b,2\nb,1\n")
+    summed = read_path_file(duplicate, PathColumns("p", "c"))
+    assert {(j.channels, j.conversions) for j in summed} == {(("a", "b"), 3), (("b",), 1)}
+
+
+def test_the_empty_path_is_reported_as_none(write: Write) -> None:
+    result = attribute_paths(
+        write("paths.csv", CSV),
+        ["last_touch"],
+        conversions_column="conv",
+        value_column="money",
+        nulls_column="nulls",
+    )
+    rows = {r["channel"]: (r["conversions"], r["value"], r["share"]) for r in result.rows}
+    assert rows == {
+        "Search": (0.0, 0.0, 0.0),
+        "direct": (3.0, 40.0, 0.75),
+        "email": (0.0, 0.0, 0.0),
+        "search": (0.0, 0.0, 0.0),
+        "social": (0.0, 0.0, 0.0),
+        "(none)": (1.0, 4.0, 0.25),
+    }
+
+
+def test_other_separators_and_shapes() -> None:
+    records = [
+        {"journey": "a|b|a", "n": 2},
+        {"journey": ["b", " a "], "n": 1},  # already split
+    ]
+    result = attribute_paths(
+        records, ["linear"], path_column="journey", separator="|", conversions_column="n"
+    )
+    got = {r["channel"]: r["conversions"] for r in result.rows}
+    assert got == pytest.approx({"a": 2 * 2 / 3 + 0.5, "b": 2 / 3 + 0.5})
+    frame = pd.DataFrame({"path": ["a > b", "b"], "conversions": [4, 2]})
+    by_frame = attribute_paths(frame, ["first_touch"])
+    by_table = attribute_paths(pa.Table.from_pandas(frame), ["first_touch"])
+    assert by_frame.rows == by_table.rows
+    assert {r["channel"]: r["conversions"] for r in by_frame.rows} == {"a": 4.0, "b": 2.0}
+
+
+def test_parquet_and_jsonl_files(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"path": ["a > b", "b"], "conversions": [4, 2], "nulls": [1, 0]})
+    frame.to_parquet(tmp_path / "p.parquet")
+    frame.to_json(tmp_path / "p.jsonl", orient="records", lines=True)
+    a = attribute_paths(tmp_path / "p.parquet", ["markov"], nulls_column="nulls")
+    b = attribute_paths(str(tmp_path / "p.jsonl"), ["markov"], nulls_column="nulls")
+    assert a.rows == b.rows
+
+
+def test_a_missing_column_names_the_file_the_column_and_the_columns_found(write: Write) -> None:
+    file = write("paths.csv", CSV)
+    with pytest.raises(InputFileError) as err:
+        attribute_paths(file, ["linear"], conversions_column="conversion")
+    e = err.value
+    assert e.code == "RL703"
+    assert e.where == str(file)
+    assert e.value == "conversion"
+    assert "the columns found are: path, conv, money, nulls" in e.message
+    assert "--conversions-column" in e.message
+    # a close name is suggested
+    with pytest.raises(InputFileError) as err:
+        attribute_paths(file, ["linear"], conversions_column="conv", nulls_column="null")
+    assert err.value.fix == "did you mean 'nulls'?"
+    rendered = err.value.render()
+    assert rendered.startswith(f"error RL703 in {file}: no column 'null' (--nulls-column)")
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "value"),
+    [
+        ("path,c\na,1\nb,x\n", 3, "x"),  # not a number
+        ("path,c\na,1.5\n", 2, "1.5"),  # not whole
+        ("path,c\na,-1\n", 2, "-1"),  # negative
+    ],
+)
+def test_bad_counts_point_at_the_line(write: Write, content: str, line: int, value: str) -> None:
+    file = write("bad.csv", content)
+    with pytest.raises(InputFileError) as err:
+        read_path_file(file, PathColumns("path", "c"))
+    assert err.value.where == f"{file}:{line}"
+    assert err.value.value == value
+    assert err.value.code == "RL705"
+
+
+def test_empty_counts_and_value_without_conversions_are_refused(write: Write) -> None:
+    with pytest.raises(InputFileError, match="is empty"):
+        read_path_file(write("e.csv", "path,c\na,\n"), PathColumns("path", "c"))
+    with pytest.raises(InputFileError, match="without conversions has conversion value"):
+        read_path_file(write("v.csv", "path,c,v\na,0,5\n"), PathColumns("path", "c", "v"))
+    with pytest.raises(InputFileError) as err:
+        read_path_file(write("f.csv", "path,c\na,1,2\n"), PathColumns("path", "c"))
+    assert err.value.code == "RL701"
+    with pytest.raises(InputFileError) as err:
+        read_path_file(Path("/nonexistent/paths.csv"), PathColumns())
+    assert err.value.code == "RL102"
+
+
+def test_an_unknown_model_suggests_the_close_one() -> None:
+    with pytest.raises(UnknownName) as err:
+        attribute_paths([{"path": "a", "conversions": 1}], "linear,markv")
+    assert err.value.fix == "did you mean 'markov'?"
+    assert err.value.render().startswith("error RL001: unknown attribution model 'markv'")
+    with pytest.raises(UnknownName) as err:
+        attribute_paths([{"path": "a", "conversions": 1}], ["linear"], oder=2)
+    assert err.value.fix == "did you mean 'order'?"
