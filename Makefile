@@ -24,7 +24,7 @@ run: setup
 test: setup lint typecheck pytest
 
 lint: setup
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests $(wildcard benchmarks)
 
 typecheck: setup
 	$(BIN)/mypy
