@@ -24,7 +24,6 @@ from revlens.attribution.registry import (
 )
 from revlens.cli.app import FormatOption, app, console, print_rows
 from revlens.cli.output import OutputFormat, err_console
-from revlens.errors import RevlensError
 
 
 class ShapleyGame(StrEnum):
@@ -111,15 +110,31 @@ def attribution(
         int | None, typer.Option(help="Bootstrap replicates (default 200 with --ci).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of every random draw.")] = 0,
+    conversion: Annotated[
+        str,
+        typer.Option(
+            help="Without --paths, from the warehouse: what converts: lead, mql, sql, "
+            "opportunity, customer, pipeline (opportunity amounts) or revenue (won "
+            "amounts)."
+        ),
+    ] = "customer",
+    level: Annotated[
+        str, typer.Option(help="Credit to: channel, source, medium, campaign or ad.")
+    ] = "channel",
+    lookback: Annotated[
+        str, typer.Option(help="Touches counted before each conversion, e.g. 90d or 365d.")
+    ] = "90d",
+    start: Annotated[
+        str | None,
+        typer.Option("--from", help="First day of conversions (default: a year before --to)."),
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="Last day of conversions (default: the newest data).")
+    ] = None,
     format: FormatOption = OutputFormat.table,
 ) -> None:
-    """Attribute conversions and their value to channels: rule-based, Markov and Shapley."""
-    if paths is None:
-        raise RevlensError(
-            "attribution needs the journeys: --paths FILE",
-            code="RL700",
-            fix="e.g. revlens attribution --paths paths.csv --conversions-column conversions",
-        )
+    """Attribute conversions and their value to channels (or campaigns, ads): rule-based,
+    Markov and Shapley models, over the warehouse's journeys or a file of aggregated paths."""
     custom = parse_custom_weights(custom_weights) if custom_weights else None
     options = ModelOptions(
         direct=tuple(d.strip() for d in direct.split(",") if d.strip()),
@@ -141,9 +156,41 @@ def attribution(
         nulls=nulls_column,
         separator=separator,
     )
-    journeys = read_path_file(paths, columns)
-    result = attribute(journeys, models, ci=ci, bootstrap=bootstrap, seed=seed)
-    show(result, format, source=str(paths))
+    if paths is not None:
+        journeys = read_path_file(paths, columns)
+        source = str(paths)
+    else:
+        journeys, source = _warehouse_journeys(model, conversion, level, lookback, start, end)
+    result = attribute(journeys, models, level=level, ci=ci, bootstrap=bootstrap, seed=seed)
+    show(result, format, source=source)
+
+
+def _warehouse_journeys(
+    model: str, conversion: str, level: str, lookback: str, start: str | None, end: str | None
+) -> tuple[list[Any], str]:
+    import datetime as dt
+
+    from revlens.attribution.warehouse import check_range, needs_timing, warehouse_journeys
+    from revlens.cli.app import open_warehouse
+    from revlens.cli.commands_kpi import parse_day, parse_window
+    from revlens.compile.context import Context
+    from revlens.compile.periods import shifted
+
+    with open_warehouse(read_only=True) as wh:
+        hi = parse_day(end, "--to", month_end=True) or Context(wh).data_end()
+        lo = parse_day(start, "--from") or shifted(hi, 12) + dt.timedelta(days=1)
+        check_range(lo, hi)
+        names = [m.strip() for m in model.split(",")]
+        journeys = warehouse_journeys(
+            wh,
+            conversion,
+            start=lo,
+            end=hi,
+            level=level,
+            lookback_days=parse_window(lookback, "--lookback"),
+            timed=needs_timing(names),
+        )
+    return journeys, f"{conversion} conversions {lo} .. {hi}, {lookback} lookback"
 
 
 def show(result: AttributionResult, fmt: OutputFormat, *, source: str) -> None:

@@ -1,0 +1,197 @@
+"""Journeys from the warehouse: for each conversion in the range (a lifecycle stage, an
+opportunity created for pipeline, a won deal for revenue), the contact's touchpoints (with
+stitched anonymous ones) inside the lookback window before it, in time order, with the
+touches that created the lead, the opportunity and the customer marked; and the
+non-converting journeys of contacts touched in the range, which the data-driven models need.
+
+Everything up to the journeys is Ibis in the engine: touches are ordered and gathered per
+conversion there, and identical journeys are counted there when no model needs timestamps,
+so only distinct paths come back to Python.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+import ibis
+
+from revlens.attribution.journeys import Journey
+from revlens.compile.context import Context
+from revlens.errors import RevlensError
+from revlens.model.warehouse import Warehouse
+
+Conversion = Literal["lead", "mql", "sql", "opportunity", "customer", "pipeline", "revenue"]
+CONVERSIONS: tuple[str, ...] = (
+    "lead",
+    "mql",
+    "sql",
+    "opportunity",
+    "customer",
+    "pipeline",
+    "revenue",
+)
+LEVELS = ("channel", "source", "medium", "campaign", "ad")
+TIMED_MODELS = {"time_decay"}
+MILESTONE_MODELS = {"w_shaped", "full_path"}
+
+
+def conversions(ctx: Context, kind: str, lo: Any, hi: Any) -> Any:
+    """(conv_id, contact_id, conv_ts, value) of the conversions in [lo, hi)."""
+    if kind in ("pipeline", "revenue"):
+        o = ctx.money(ctx.table("opportunities"), amount="amount", date="created_at")
+        o = o.filter(o.contact_id.notnull())
+        if kind == "revenue":
+            o = o.filter(o.is_won.fill_null(False) & o.closed_at.notnull())
+            ts = o.closed_at
+        else:
+            ts = o.created_at
+        return o.filter((ts >= lo) & (ts < hi)).select(
+            conv_id=o.opportunity_id, contact_id=o.contact_id, conv_ts=ts, value=o.amount_rc
+        )
+    sd = ctx.stage_dates()
+    s = sd.filter((sd.stage == ctx.stage(kind)) & (sd.ts >= lo) & (sd.ts < hi))
+    return s.select(
+        conv_id=s.contact_id, contact_id=s.contact_id, conv_ts=s.ts, value=ibis.literal(0.0)
+    )
+
+
+def warehouse_journeys(
+    wh: Warehouse,
+    conversion: str,
+    *,
+    start: dt.date,
+    end: dt.date,
+    level: str = "channel",
+    lookback_days: int = 90,
+    timed: bool = False,
+) -> list[Journey]:
+    """The journeys of `conversion` in [start, end] (inclusive), at `level`. With `timed`,
+    one journey per conversion with the days before it and the milestone touches; else
+    identical paths are counted together in the engine."""
+    if conversion not in CONVERSIONS:
+        from revlens.errors import UnknownName
+
+        raise UnknownName("conversion", conversion, CONVERSIONS)
+    if level not in LEVELS:
+        from revlens.errors import UnknownName
+
+        raise UnknownName("level", level, LEVELS)
+    ctx = Context(wh, lookback_days=lookback_days)
+    try:
+        lo = ibis.timestamp(dt.datetime.combine(start, dt.time()))
+        hi = ibis.timestamp(dt.datetime.combine(end + dt.timedelta(days=1), dt.time()))
+        conv = conversions(ctx, conversion, lo, hi)
+        touches = ctx.contact_touches()
+        touches = touches.select(
+            t_contact="contact_id", t_ts="ts", t_id="touchpoint_id", label=touches[level]
+        )
+        touches = touches.filter(touches.label.notnull())
+        window = ibis.interval(days=lookback_days)
+        pairs = conv.join(
+            touches,
+            (conv.contact_id == touches.t_contact)
+            & (touches.t_ts <= conv.conv_ts)
+            & (touches.t_ts >= conv.conv_ts - window),
+        )
+        milestones = _milestones(ctx)
+        pairs = pairs.left_join(milestones, pairs.contact_id == milestones.m_contact)
+        days = (pairs.conv_ts.epoch_seconds() - pairs.t_ts.epoch_seconds()) / 86400.0
+        order = [pairs.t_ts, pairs.t_id]
+        gathered = pairs.group_by(["conv_id", "contact_id", "conv_ts", "value"]).aggregate(
+            path=pairs.label.collect(order_by=order),
+            days=days.collect(order_by=order),
+            # a milestone's touch: the last touch at or before it (its index, 0-based)
+            lead_i=(pairs.t_ts <= pairs.m_lead).sum() - 1,
+            opp_i=(pairs.t_ts <= pairs.m_opp).sum() - 1,
+        )
+        converted = conv.anti_join(gathered, "conv_id").select(
+            path=ibis.literal([], type="array<string>"), value=conv.value
+        )
+        nulls = _non_converting(ctx, touches, conv, lo, hi)
+        if timed:
+            rows = gathered.to_pyarrow().to_pylist()
+            empty = converted.to_pyarrow().to_pylist()
+            null_rows = nulls.to_pyarrow().to_pylist()
+            return _timed(rows, empty, null_rows)
+        paths = gathered.select(path=gathered.path, value=gathered.value)
+        agg = ibis.union(paths, converted, distinct=False)
+        grouped = agg.group_by(agg.path.join(" > ").name("key")).aggregate(
+            path=agg.path.first(), conversions=agg.count(), value=agg.value.sum()
+        )
+        null_agg = nulls.group_by(nulls.path.join(" > ").name("key")).aggregate(
+            path=nulls.path.first(), nulls=nulls.count()
+        )
+        conv_rows = grouped.to_pyarrow().to_pylist()
+        null_rows = null_agg.to_pyarrow().to_pylist()
+    finally:
+        ctx.release()
+    journeys = [
+        Journey(
+            channels=tuple(r["path"]),
+            conversions=int(r["conversions"]),
+            value=max(0.0, float(r["value"] or 0.0)),
+        )
+        for r in conv_rows
+    ]
+    journeys += [
+        Journey(channels=tuple(r["path"]), conversions=0, nulls=int(r["nulls"])) for r in null_rows
+    ]
+    return journeys
+
+
+def _milestones(ctx: Context) -> Any:
+    """Per contact: its lead date and its first opportunity date."""
+    sd = ctx.stage_dates()
+    lead = sd.filter(sd.stage == ctx.stage("lead")).select(m_contact="contact_id", m_lead="ts")
+    opp = sd.filter(sd.stage == ctx.stage("opportunity")).select(o_contact="contact_id", m_opp="ts")
+    joined = lead.outer_join(opp, lead.m_contact == opp.o_contact)
+    return joined.select(
+        m_contact=ibis.coalesce(joined.m_contact, joined.o_contact),
+        m_lead=joined.m_lead,
+        m_opp=joined.m_opp,
+    )
+
+
+def _non_converting(ctx: Context, touches: Any, conv: Any, lo: Any, hi: Any) -> Any:
+    """Contacts touched in the range that did not convert in it: their touches of the
+    range, in order, as one journey each."""
+    inside = touches.filter((touches.t_ts >= lo) & (touches.t_ts < hi))
+    rest = inside.anti_join(conv.select("contact_id"), inside.t_contact == conv.contact_id)
+    return rest.group_by("t_contact").aggregate(
+        path=rest.label.collect(order_by=[rest.t_ts, rest.t_id])
+    )
+
+
+def _timed(
+    rows: list[dict[str, Any]], empty: list[dict[str, Any]], nulls: list[dict[str, Any]]
+) -> list[Journey]:
+    out = []
+    for r in rows:
+        n = len(r["path"])
+        lead = r["lead_i"] if r["lead_i"] is not None and 0 <= r["lead_i"] < n else None
+        opp = r["opp_i"] if r["opp_i"] is not None and 0 <= r["opp_i"] < n else None
+        out.append(
+            Journey(
+                channels=tuple(r["path"]),
+                value=max(0.0, float(r["value"] or 0)),
+                days_before=tuple(max(0.0, float(d)) for d in r["days"]),
+                lead_touch=lead,
+                opportunity_touch=opp,
+                close_touch=n - 1,
+            )
+        )
+    out += [Journey(channels=(), value=max(0.0, float(r["value"] or 0))) for r in empty]
+    out += [Journey(channels=tuple(r["path"]), conversions=0, nulls=1) for r in nulls]
+    return out
+
+
+def needs_timing(models: list[str]) -> bool:
+    return bool(set(models) & (TIMED_MODELS | MILESTONE_MODELS))
+
+
+def check_range(start: dt.date, end: dt.date) -> None:
+    if start > end:
+        raise RevlensError(
+            "--from is after --to", value=f"{start} > {end}", code="RL720", fix="swap the dates"
+        )

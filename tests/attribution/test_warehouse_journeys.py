@@ -1,0 +1,128 @@
+"""Journeys from the warehouse, as journeys_for builds them: touches inside the lookback
+before each conversion (stitched anonymous ones included), in order, milestones marked,
+non-converting journeys kept; and credit over them."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from journeys import deal, journeys_for, load_rows, stage, touch
+from revlens.attribution import attribute
+from revlens.attribution.journeys import Journey
+from revlens.attribution.warehouse import warehouse_journeys
+from revlens.errors import UnknownName
+from revlens.model.warehouse import Warehouse
+
+START, END = dt.date(2024, 3, 1), dt.date(2024, 3, 31)
+
+
+@pytest.fixture
+def wh() -> Warehouse:
+    warehouse = Warehouse.open(":memory:", create=True)
+    journeys_for(
+        warehouse,
+        {
+            # paid search then email, lead on March 10
+            "ann": [
+                touch("paid_search", "2024-03-01"),
+                touch("email", "2024-03-08"),
+                stage("lead", "2024-03-10"),
+            ],
+            # display 100 days before is outside the 90-day lookback; direct the day before
+            "bob": [
+                touch("display", "2023-12-01"),
+                touch("direct", "2024-03-04"),
+                stage("lead", "2024-03-05"),
+            ],
+            # touched in March, never a lead in March: a non-converting journey
+            "cat": [
+                touch("social", "2024-03-02"),
+                touch("email", "2024-03-03"),
+                stage("lead", "2024-05-01"),
+            ],
+            # a lead with no touch at all
+            "dan": [stage("lead", "2024-03-20")],
+            # won deal of 1,000 closed March 25; lead Jan 10, opportunity Feb 1
+            "eve": [
+                touch("events", "2024-01-05"),
+                stage("lead", "2024-01-10"),
+                touch("paid_search", "2024-01-20"),
+                touch("email", "2024-03-20"),
+                deal(1000, "2024-02-01", closed="2024-03-25", won=True),
+            ],
+        },
+    )
+    # an anonymous visit stitched to ann, before her paid search click
+    load_rows(
+        warehouse,
+        {
+            "touchpoints": [
+                {
+                    "touchpoint_id": "anon-1",
+                    "anonymous_id": "v1",
+                    "channel": "referral",
+                    "ts": dt.datetime(2024, 2, 25),
+                }
+            ],
+            "identities": [{"anonymous_id": "v1", "contact_id": "ann"}],
+        },
+    )
+    return warehouse
+
+
+def paths(journeys: list[Journey]) -> dict[tuple[str, ...], tuple[int, float, int]]:
+    return {j.channels: (j.conversions, j.value, j.nulls) for j in journeys}
+
+
+def test_lead_journeys_counted_in_the_engine(wh: Warehouse) -> None:
+    got = paths(warehouse_journeys(wh, "lead", start=START, end=END))
+    assert got == {
+        ("referral", "paid_search", "email"): (1, 0.0, 0),  # ann, stitched visit first
+        ("direct",): (1, 0.0, 0),  # bob: the display touch is outside the lookback
+        (): (1, 0.0, 0),  # dan converted with no touch
+        ("social", "email"): (0, 0.0, 1),  # cat did not convert in March
+        ("email",): (0, 0.0, 1),  # eve was touched in March, but was a lead in January
+    }
+    result = attribute(
+        warehouse_journeys(wh, "lead", start=START, end=END),
+        ["first_touch", "last_touch", "linear"],
+    )
+    credit = {(r["model"], r["channel"]): r["conversions"] for r in result.rows}
+    assert credit[("first_touch", "referral")] == 1 and credit[("last_touch", "email")] == 1
+    assert credit[("linear", "paid_search")] == pytest.approx(1 / 3)
+    assert result.total_conversions == 3
+
+
+def test_revenue_journeys_carry_value_timing_and_milestones(wh: Warehouse) -> None:
+    journeys = warehouse_journeys(
+        wh, "revenue", start=START, end=END, lookback_days=365, timed=True
+    )
+    won = [j for j in journeys if j.conversions]
+    assert len(won) == 1
+    eve = won[0]
+    assert eve.channels == ("events", "paid_search", "email")
+    assert eve.value == 1000.0
+    assert eve.days_before == pytest.approx((80.0, 65.0, 5.0))
+    # the lead (Jan 10) came after the events touch; the opportunity (Feb 1) after the
+    # paid search touch; the close is the last touch
+    assert (eve.lead_touch, eve.opportunity_touch, eve.close_touch) == (0, 1, 2)
+    w = attribute(journeys, ["w_shaped"])
+    value = {r["channel"]: r["value"] for r in w.rows if r["model"] == "w_shaped" and r["value"]}
+    # 30 % first (events) + 30 % lead (events) + 30 % opportunity (paid search) + 10 % rest
+    assert value == pytest.approx({"events": 600.0, "paid_search": 300.0, "email": 100.0}, abs=1e-9)
+
+
+def test_pipeline_and_unknown_names(wh: Warehouse) -> None:
+    got = paths(
+        warehouse_journeys(
+            wh, "pipeline", start=dt.date(2024, 2, 1), end=dt.date(2024, 2, 29), lookback_days=365
+        )
+    )
+    assert got[("events", "paid_search")] == (1, 1000.0, 0)
+    with pytest.raises(UnknownName, match="conversion"):
+        warehouse_journeys(wh, "leads", start=START, end=END)
+    with pytest.raises(UnknownName) as err:
+        warehouse_journeys(wh, "lead", start=START, end=END, level="campain")
+    assert err.value.suggestions == ["campaign"]
