@@ -168,8 +168,9 @@ def test_errors_are_one_message_without_traceback(write: Write) -> None:
         "the columns found are: path, conversions, value, nulls (value: 'conv')\n"
     )
     assert "Traceback" not in done.stderr
-    done = run("attribution")
-    assert done.returncode == 1 and done.stderr.startswith("error RL700")
+    # no --paths: the warehouse's journeys, and there is no warehouse there
+    done = run("--warehouse", str(file.parent / "none.duckdb"), "attribution")
+    assert done.returncode == 1 and done.stderr.startswith("error RL400")
     done = run("attribution", "--paths", str(file), "-m", "custom", "--custom-weights", "1,2")
     assert done.returncode == 1 and done.stderr.startswith("error RL711")
     done = run("attribution", "--paths", str(file), "--position-weights", "40,60")

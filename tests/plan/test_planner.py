@@ -221,4 +221,4 @@ def test_plan_cli_json_and_save_targets(tmp_path: Path, revlens: Run) -> None:
         10_000_000 / 1_100_000 / 12 / 0.5 / 0.4 / 0.2 / 0.2
     )
     bad = revlens("plan", "--visits", "10", warehouse=path)
-    assert bad.returncode == 1 and "RL711" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode == 1 and "RL761" in bad.stderr and "Traceback" not in bad.stderr

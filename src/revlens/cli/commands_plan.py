@@ -87,13 +87,13 @@ def plan(
     if (revenue_goal is None) == (visits is None):
         raise RevlensError(
             "give --revenue-goal (reverse) or --visits (forward)",
-            code="RL710",
+            code="RL760",
             fix="e.g. revlens plan --revenue-goal 10000000 --average-deal-size 1100000 --rates ...",
         )
     if not from_history and rates is None:
         raise RevlensError(
             "no rates: give --rates or --from-history",
-            code="RL711",
+            code="RL761",
             fix="e.g. --rates visit_to_lead=0.015,lead_to_mql=0.2,"
             "mql_to_sql=0.2,sql_to_opportunity=0.4,win_rate=0.5",
         )
@@ -149,7 +149,7 @@ def _make(
         if deal is None:
             raise RevlensError(
                 "a reverse plan needs --average-deal-size (or --from-history)",
-                code="RL712",
+                code="RL762",
                 fix="e.g. --average-deal-size 1100000",
             )
         return reverse(goal, deal, rates, per=per)
@@ -162,7 +162,7 @@ def _save_targets(result: Plan) -> int:
     if not result.monthly:
         raise RevlensError(
             "--save-targets needs a plan start (--start or --from-history)",
-            code="RL713",
+            code="RL763",
             fix="e.g. --start 2027-01",
         )
     with open_warehouse() as wh, wh.transaction():

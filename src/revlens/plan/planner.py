@@ -70,7 +70,7 @@ def parse_rates(text: str) -> dict[str, float]:
             raise RevlensError(
                 f"unknown rate {name!r}",
                 value=name,
-                code="RL700",
+                code="RL750",
                 fix=f"did you mean {close[0]!r}?" if close else f"use {', '.join(RATES)}",
             )
         out[name] = _number(value, name)
@@ -83,7 +83,7 @@ def _number(text: str, name: str) -> float:
         value = float(raw.rstrip("%")) / (100 if raw.endswith("%") else 1)
     except ValueError:
         raise RevlensError(
-            f"{name} needs a number", value=text, code="RL701", fix=f"e.g. {name}=0.2 or {name}=20%"
+            f"{name} needs a number", value=text, code="RL751", fix=f"e.g. {name}=0.2 or {name}=20%"
         ) from None
     return value
 
@@ -98,7 +98,7 @@ def apply_scenario(rates: dict[str, Rate], text: str) -> dict[str, Rate]:
             raise RevlensError(
                 f"unknown rate {name!r} in the scenario",
                 value=name,
-                code="RL702",
+                code="RL752",
                 fix=f"use {', '.join(RATES)}",
             )
         base = out[name].value
@@ -118,7 +118,7 @@ def _check(rates: dict[str, Rate]) -> None:
     if missing:
         raise RevlensError(
             f"missing rates: {', '.join(missing)}",
-            code="RL703",
+            code="RL753",
             fix="give all five with --rates, or use --from-history",
         )
     for name, rate in rates.items():
@@ -126,7 +126,7 @@ def _check(rates: dict[str, Rate]) -> None:
             raise RevlensError(
                 f"{name} must be a rate above 0 and at most 1",
                 value=rate.value,
-                code="RL704",
+                code="RL754",
                 fix=f"e.g. {name}=0.2",
             )
 
@@ -140,7 +140,7 @@ def reverse(
     if average_deal_size <= 0 or revenue_goal < 0:
         raise RevlensError(
             "the goal must be ≥ 0 and the deal size > 0",
-            code="RL705",
+            code="RL755",
             value=f"{revenue_goal} / {average_deal_size}",
             fix="e.g. --revenue-goal 10000000 --average-deal-size 1100000",
         )
@@ -175,7 +175,7 @@ def forward(
 def _per(per: str) -> str:
     if per not in PERIODS:
         raise RevlensError(
-            "--per must be month, quarter or year", value=per, code="RL706", fix="e.g. --per month"
+            "--per must be month, quarter or year", value=per, code="RL756", fix="e.g. --per month"
         )
     return per
 
