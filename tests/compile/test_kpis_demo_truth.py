@@ -39,8 +39,15 @@ def expected(kpi: str, c: T.Channel) -> float:
 @pytest.mark.slow
 @pytest.mark.parametrize("kpi", ["lead_to_mql", "mql_to_sql", "sql_to_opportunity", "win_rate"])
 def test_channel_rates_are_recovered(demo: Warehouse, kpi: str) -> None:
-    query = KpiQuery(kpis=(kpi,), start=dt.date(2025, 1, 1), end=dt.date(2026, 3, 31),
-                     by=("channel",), mode="cohort", window_days=365, lookback_days=3650)
+    query = KpiQuery(
+        kpis=(kpi,),
+        start=dt.date(2025, 1, 1),
+        end=dt.date(2026, 3, 31),
+        by=("channel",),
+        mode="cohort",
+        window_days=365,
+        lookback_days=3650,
+    )
     rows = run_kpis(demo, query, load_catalog(measures=set(MEASURES))).rows
     checked = 0
     for row in rows:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -151,6 +151,14 @@ def kpi(
     lookback: Annotated[
         str, typer.Option(help="First-touch lookback for marketing dimensions, e.g. 90d.")
     ] = "90d",
+    attribution: Annotated[
+        str,
+        typer.Option(
+            help="How conversions split over channel/source/medium/campaign/ad: "
+            "first_touch, last_touch or linear (Markov and Shapley: `revlens "
+            "attribution`)."
+        ),
+    ] = "first_touch",
     compare: Annotated[
         str | None,
         typer.Option(help="previous: the period before; year: the same period a year earlier."),
@@ -185,6 +193,7 @@ def kpi(
         lookback_days=parse_window(lookback, "--lookback"),
         compare="previous" if compare == "previous" else ("year" if compare else None),
         groupings=load_groupings(project_file(catalog)),
+        attribution=_attribution(attribution),
     )
     with open_warehouse(read_only=True) as wh:
         result = run_kpis(wh, query, cat)
@@ -218,6 +227,23 @@ def kpi(
         columns=[c for c in _columns(rows) if c != "unit"],
         title=f"{', '.join(result.query.kpis)} {result.start} .. {result.end} ({mode})",
     )
+
+
+def _attribution(value: str) -> Literal["first_touch", "last_touch", "linear"]:
+    if value == "first_touch":
+        return "first_touch"
+    if value == "last_touch":
+        return "last_touch"
+    if value == "linear":
+        return "linear"
+    if value in ("markov", "shapley"):
+        raise RevlensError(
+            f"{value} credit is computed over all journeys, not per period and row",
+            value=value,
+            code="RL519",
+            fix="use `revlens attribution --model markov,shapley` for data-driven credit",
+        )
+    raise UnknownName("attribution model", value, ["first_touch", "last_touch", "linear"])
 
 
 def _cell(column: str, value: Any, unit: str) -> Any:

@@ -169,6 +169,37 @@ class Context:
             "ft_contact", "ft_ts", *[f"ft_{d}" for d in MARKETING_DIMS]
         )
 
+    def linear_touch_dims(self, events: Any) -> Any:
+        """`events` split evenly over the contact's touches within the lookback before each
+        (linear attribution): one row per touch, `value` times 1/touches. An event with no
+        touch stays whole, with null dimensions."""
+        moments = events.select("contact_id", "ts").distinct()
+        touches = self.contact_touches().select(
+            t_contact="contact_id", t_ts="ts", **{f"t_{d}": d for d in MARKETING_DIMS}
+        )
+        lookback = ibis.interval(days=self.lookback_days)
+        pairs = moments.join(
+            touches,
+            (moments.contact_id == touches.t_contact)
+            & (touches.t_ts <= moments.ts)
+            & (touches.t_ts >= moments.ts - lookback),
+        )
+        pairs = pairs.mutate(share=1.0 / pairs.count().over(group_by=[pairs.contact_id, pairs.ts]))
+        split = pairs.select(
+            lt_contact="contact_id",
+            lt_ts="ts",
+            lt_share="share",
+            **{f"lt_{d}": f"t_{d}" for d in MARKETING_DIMS},
+        )
+        base = events.drop(*[d for d in MARKETING_DIMS if d in events.columns])
+        out = base.left_join(
+            split, (base.contact_id == split.lt_contact) & (base.ts == split.lt_ts)
+        )
+        return out.mutate(
+            value=out.value * out.lt_share.fill_null(1.0),
+            **{d: out[f"lt_{d}"] for d in MARKETING_DIMS},
+        ).drop("lt_contact", "lt_ts", "lt_share", *[f"lt_{d}" for d in MARKETING_DIMS])
+
     def data_end(self) -> dt.date:
         """The date the data runs to: the newest stage event, touchpoint, spend row or
         opportunity (today when the warehouse is empty)."""

@@ -45,6 +45,8 @@ class KpiQuery(BaseModel):
     window_days: int = 90
     lookback_days: int = 90
     compare: Literal["previous", "year"] | None = None
+    # how a conversion is split over marketing dimensions: one touch, or all touches evenly
+    attribution: Literal["first_touch", "last_touch", "linear"] = "first_touch"
     # Dimensions defined as a grouping of another one, e.g. manager = map of owner
     groupings: dict[str, Grouping] = {}
 
@@ -154,7 +156,11 @@ class _Evaluator:
         groupings of them (e.g. manager from owner)."""
         need = [d for d in self.query.base_dims() if d not in m.direct]
         if any(d in MARKETING_DIMS for d in need):
-            events = self.ctx.touch_dims(events)
+            model = self.query.attribution
+            if model == "linear":
+                events = self.ctx.linear_touch_dims(events)
+            else:
+                events = self.ctx.touch_dims(events, "first" if model == "first_touch" else "last")
         contact_need = [d for d in need if d in CONTACT_DIMS or d == "product"]
         if contact_need:
             c = self.ctx.table("contacts").select(
