@@ -126,3 +126,28 @@ def test_pipeline_and_unknown_names(wh: Warehouse) -> None:
     with pytest.raises(UnknownName) as err:
         warehouse_journeys(wh, "lead", start=START, end=END, level="campain")
     assert err.value.suggestions == ["campaign"]
+
+
+def test_model_comparison_sorts_by_disagreement() -> None:
+    from revlens.cli.commands_attribution import compare_models
+
+    rows = [
+        {"model": "first_touch", "channel": "a", "share": 0.7},
+        {"model": "first_touch", "channel": "b", "share": 0.3},
+        {"model": "last_touch", "channel": "a", "share": 0.2},
+        {"model": "last_touch", "channel": "b", "share": 0.8},
+        {"model": "linear", "channel": "a", "share": 0.5},
+        {"model": "linear", "channel": "b", "share": 0.5},
+        {"model": "linear", "channel": "c", "share": 0.05},
+    ]
+    table = compare_models(rows, "channel")
+    assert [r["channel"] for r in table] == ["a", "b", "c"]
+    assert table[0] == {
+        "channel": "a",
+        "first_touch": "70.0%",
+        "last_touch": "20.0%",
+        "linear": "50.0%",
+        "spread": "50.0 pp",
+    }
+    assert table[2]["spread"] == "5.0 pp"  # c has no credit under two models
+    assert compare_models(rows[:2], "channel") == []

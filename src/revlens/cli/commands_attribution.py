@@ -211,8 +211,40 @@ def show(result: AttributionResult, fmt: OutputFormat, *, source: str) -> None:
         f"(value {result.total_value:,.2f}) from {source}{ci}"
     )
     print_rows(shown, fmt, columns=result.columns, title=title)
+    comparison = compare_models(rows, result.level)
+    if comparison:
+        print_rows(
+            comparison, fmt, title="share of credit by model, where they disagree most first"
+        )
     for note in result.notes:
         console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
+
+
+def compare_models(rows: list[dict[str, Any]], level: str) -> list[dict[str, Any]]:
+    """Every model side by side per channel (shares of credit), sorted by the spread
+    between the most and the least generous model; empty for a single model."""
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    if len(models) < 2:
+        return []
+    shares: dict[Any, dict[str, float]] = {}
+    for r in rows:
+        shares.setdefault(r[level], {})[r["model"]] = float(r["share"] or 0.0)
+    table = []
+    for key, per_model in shares.items():
+        values = [per_model.get(m, 0.0) for m in models]
+        spread = max(values) - min(values)
+        table.append(
+            (
+                spread,
+                {
+                    level: key,
+                    **{m: f"{per_model.get(m, 0.0):.1%}" for m in models},
+                    "spread": f"{spread * 100:.1f} pp",
+                },
+            )
+        )
+    table.sort(key=lambda item: -item[0])
+    return [row for _, row in table]
 
 
 def _cell(column: str, value: Any) -> Any:
