@@ -135,7 +135,7 @@ def test_model_comparison_sorts_by_disagreement() -> None:
         {"model": "first_touch", "channel": "a", "share": 0.7},
         {"model": "first_touch", "channel": "b", "share": 0.3},
         {"model": "last_touch", "channel": "a", "share": 0.2},
-        {"model": "last_touch", "channel": "b", "share": 0.8},
+        {"model": "last_touch", "channel": "b", "share": 0.7},
         {"model": "linear", "channel": "a", "share": 0.5},
         {"model": "linear", "channel": "b", "share": 0.5},
         {"model": "linear", "channel": "c", "share": 0.05},
