@@ -186,6 +186,7 @@ def cohorts(
     print_rows(
         list(wide.values()),
         format,
+        columns=["cohort", "size", *[f"m{m}" for m in range(months + 1)]],
         title=f"{from_stage} → {to_stage}: cumulative conversion by months since entry",
     )
 

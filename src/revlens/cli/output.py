@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
@@ -13,8 +14,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (logs, `make run`) gets a wide table instead of Rich's 80 columns.
+_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
+console = Console(width=_WIDTH)
+err_console = Console(stderr=True, width=_WIDTH)
 
 
 class OutputFormat(StrEnum):
@@ -54,7 +57,8 @@ def print_rows(
     else:
         cells = [["" if r.get(c) is None else str(_plain(r.get(c))) for c in cols] for r in rows]
         # a table leaves out columns that are empty in every row, and never wraps short ones
-        keep = [i for i in range(len(cols)) if not rows or any(row[i] for row in cells)]
+        keep = [i for i in range(len(cols))
+                if columns or not rows or any(row[i] for row in cells)]
         table = Table(title=title, show_lines=False)
         for i in keep:
             longest = max([len(cols[i])] + [len(row[i]) for row in cells])
