@@ -187,6 +187,7 @@ def cohorts(
         list(wide.values()),
         format,
         columns=["cohort", "size", *[f"m{m}" for m in range(months + 1)]],
+        keep_empty=True,
         title=f"{from_stage} → {to_stage}: cumulative conversion by months since entry",
     )
 

@@ -42,6 +42,7 @@ def print_rows(
     *,
     title: str | None = None,
     columns: Sequence[str] | None = None,
+    keep_empty: bool = False,
 ) -> None:
     """Print a list of row objects in the chosen format."""
     cols = list(columns) if columns else list(dict.fromkeys(k for r in rows for k in r))
@@ -57,8 +58,9 @@ def print_rows(
     else:
         cells = [["" if r.get(c) is None else str(_plain(r.get(c))) for c in cols] for r in rows]
         # a table leaves out columns that are empty in every row, and never wraps short ones
-        keep = [i for i in range(len(cols))
-                if columns or not rows or any(row[i] for row in cells)]
+        keep = [
+            i for i in range(len(cols)) if keep_empty or not rows or any(row[i] for row in cells)
+        ]
         table = Table(title=title, show_lines=False)
         for i in keep:
             longest = max([len(cols[i])] + [len(row[i]) for row in cells])
