@@ -1,0 +1,628 @@
+"""KPI benchmark: revlens against one hand-written DuckDB SQL query and a pandas version.
+
+    make bench
+    .venv/bin/python benchmarks/run.py [--sizes 1000000,10000000] [--repeat 3] [--quick]
+
+For each size (demo contacts): generate the seeded demo data as Parquet once
+(benchmarks/data/demo-<n>/), load it once into benchmarks/data/demo-<n>.duckdb, then run
+every task in a fresh process (peak RSS per task from os.wait4; no cache carries over):
+
+  revlens_all     the whole catalogue, month x channel, through run_kpis
+  revlens_subset  the core subset (common.SUBSET), month x channel, through run_kpis
+  revlens_proto   the same with the prototype in proto_first_touch.py patched in
+  hand_sql        hand.sql: the core subset as one DuckDB query
+  pandas          pandas_impl.py: the core subset in straightforward pandas
+
+All of them must agree on every (month, channel, KPI) value of the core subset (money to
+the cent, rates to 1e-9); the run fails loudly when they do not. The figures go to the
+measured section of benchmarks/RESULTS.md (not with --quick, a 20,000-contact smoke test
+that doubles as the self-check). Raw timings: benchmarks/data/results-<n>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.metadata
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import common  # noqa: E402
+import prepare  # noqa: E402
+
+PY = sys.executable
+TASKS = ("revlens_all", "revlens_subset", "revlens_proto", "hand_sql", "pandas")
+LABELS = {
+    "revlens_all": "revlens, whole catalogue",
+    "revlens_subset": "revlens, core subset",
+    "revlens_proto": "revlens, core subset + prototype",
+    "hand_sql": "hand-written SQL, core subset",
+    "pandas": "pandas, core subset",
+}
+RESULTS = HERE / "RESULTS.md"
+BEGIN, END = "<!-- measured: written by benchmarks/run.py -->", "<!-- /measured -->"
+GOAL_SQL, GOAL_PANDAS, GOAL_MB = 1.2, 3.0, 8 * 1024
+QUIET = 0.10  # start a task when other processes use less than this share of the CPUs
+NOISY = 0.25  # a run during which others used more than this is repeated (up to RETRIES)
+RETRIES = 2
+# pandas' peak memory per touchpoints row, measured at 1M contacts (6.8 GB / 12.7 M rows);
+# used to estimate a size before it is run when no smaller size was measured.
+PANDAS_BYTES_PER_TOUCHPOINT = 560
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+# -- the machine --------------------------------------------------------------------------
+def meminfo() -> dict[str, int]:
+    out = {}
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        name, value = line.split(":", 1)
+        out[name] = int(value.split()[0]) * 1024
+    return out
+
+
+def machine() -> dict[str, str]:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    os_name = platform.system()
+    release = Path("/etc/os-release")
+    if release.exists():
+        for line in release.read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                os_name = line.split("=", 1)[1].strip('"')
+    versions = ", ".join(
+        f"{p} {importlib.metadata.version(p)}"
+        for p in ("duckdb", "ibis-framework", "sqlglot", "pandas", "pyarrow", "numpy")
+    )
+    return {
+        "revlens": revlens_version(),
+        "CPU": cpu,
+        "cores": f"{os.cpu_count()} logical CPUs (DuckDB uses all of them)",
+        "RAM": f"{meminfo()['MemTotal'] / 2**30:.1f} GiB, no swap"
+        if meminfo().get("SwapTotal", 0) == 0
+        else f"{meminfo()['MemTotal'] / 2**30:.1f} GiB",
+        "OS": f"{os_name}, Linux {platform.release()}",
+        "Python": platform.python_version(),
+        "packages": versions,
+    }
+
+
+def revlens_version() -> str:
+    root = HERE.parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "src"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+    except OSError:
+        return "unknown (no git)"
+    return f"commit {head}" + (" + uncommitted changes in src/" if dirty else ", src/ clean")
+
+
+# -- one task in a fresh process ------------------------------------------------------------
+@dataclass
+class Run:
+    task: str
+    seconds: float | None = None
+    wall: float | None = None
+    peak_mb: float | None = None
+    rows: int | None = None
+    cpu: float | None = None  # user + system seconds of the whole child process
+    others: float | None = None  # share of the machine's CPU used by other processes
+    values: common.Values = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def noisy(self) -> bool:
+        return self.others is not None and self.others > NOISY
+
+
+def cpu_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of all CPUs since boot, from /proc/stat."""
+    f = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = f[3] + f[4]
+    return sum(f[:8]) - idle, sum(f[:8])
+
+
+def wait_quiet(max_wait: float) -> float:
+    """Wait (up to max_wait seconds) until other processes use under QUIET of the CPUs over
+    two seconds; returns the last share seen. Another user of the machine (tests, builds)
+    would otherwise inflate the timings."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        b0, t0 = cpu_ticks()
+        time.sleep(2)
+        b1, t1 = cpu_ticks()
+        share = (b1 - b0) / max(1, t1 - t0)
+        if share < QUIET or time.monotonic() > deadline:
+            return share
+        log(f"    (machine busy: {share:.0%} CPU in use by others; waiting)")
+        time.sleep(5)
+
+
+def run_task(task: str, db: Path, cap_bytes: int, timeout: float) -> Run:
+    """Run tasks.py TASK in a child process; kill it (by its pid) when its resident memory
+    passes cap_bytes or it runs past the timeout."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out.json"
+        busy0, total0 = cpu_ticks()
+        proc = subprocess.Popen([PY, str(HERE / "tasks.py"), task, str(db), str(out)])
+        killed: list[str] = []
+        done = threading.Event()
+
+        def watch() -> None:
+            start = time.monotonic()
+            status = Path(f"/proc/{proc.pid}/status")
+            while not done.wait(0.25):
+                try:
+                    text = status.read_text()
+                except OSError:
+                    return
+                rss = next(
+                    (int(x.split()[1]) * 1024 for x in text.splitlines() if x.startswith("VmRSS")),
+                    0,
+                )
+                if rss > cap_bytes:
+                    killed.append(f"killed: resident memory passed {cap_bytes / 2**30:.1f} GiB")
+                elif time.monotonic() - start > timeout:
+                    killed.append(f"killed: still running after {timeout:.0f} s")
+                if killed:
+                    proc.kill()
+                    return
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        done.set()
+        watcher.join()
+        busy1, total1 = cpu_ticks()
+        cpu = usage.ru_utime + usage.ru_stime
+        hz = os.sysconf("SC_CLK_TCK")
+        others = max(0.0, (busy1 - busy0) / hz - cpu) / max(1e-9, (total1 - total0) / hz)
+        run = Run(task, peak_mb=usage.ru_maxrss / 1024, cpu=cpu, others=others)
+        if killed or proc.returncode != 0 or not out.exists():
+            run.error = killed[0] if killed else f"exit code {proc.returncode}"
+            return run
+        data = json.loads(out.read_text())
+    run.seconds, run.wall, run.rows = data["seconds"], data["wall_seconds"], data["rows"]
+    run.values = common.from_records(data["values"])
+    return run
+
+
+# -- per size -------------------------------------------------------------------------------
+@dataclass
+class SizeResult:
+    contacts: int
+    counts: dict[str, int]
+    runs: dict[str, list[Run]] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    profile: dict[str, float] = field(default_factory=dict)
+
+    def ok_runs(self, task: str) -> list[Run]:
+        """The successful runs; the noisy ones only when there is no other."""
+        ok = [r for r in self.runs.get(task, []) if r.error is None]
+        clean = [r for r in ok if not r.noisy]
+        return clean or ok
+
+    def cpu(self, task: str) -> float | None:
+        cpus = [r.cpu for r in self.ok_runs(task) if r.cpu is not None]
+        return statistics.median(cpus) if cpus else None
+
+    def median(self, task: str) -> float | None:
+        secs = [r.seconds for r in self.ok_runs(task) if r.seconds is not None]
+        return statistics.median(secs) if secs else None
+
+    def best(self, task: str) -> float | None:
+        secs = [r.seconds for r in self.ok_runs(task) if r.seconds is not None]
+        return min(secs) if secs else None
+
+    def peak(self, task: str) -> float | None:
+        peaks = [r.peak_mb for r in self.runs.get(task, []) if r.peak_mb is not None]
+        return max(peaks) if peaks else None
+
+
+def row_counts(db: Path) -> dict[str, int]:
+    import duckdb
+
+    from_schema = [
+        "contacts", "touchpoints", "identities", "stage_events", "opportunities",
+        "opportunity_stage_events", "sales_activities", "spend", "email_events",
+        "audience_snapshots", "social_posts", "meetings", "inbound_requests",
+        "subscriptions", "targets", "fx_rates",
+    ]  # fmt: skip
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return {t: con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in from_schema}
+    finally:
+        con.close()
+
+
+def pandas_estimate(contacts: int, counts: dict[str, int], done: list[SizeResult]) -> float:
+    """Expected peak bytes of the pandas task: scaled from the largest smaller size that ran,
+    else from the touchpoints row count."""
+    measured = [
+        (s.contacts, s.peak("pandas")) for s in done if s.peak("pandas") and s.contacts < contacts
+    ]
+    if measured:
+        n, mb = max(measured)
+        assert mb is not None
+        return mb * 2**20 * contacts / n * 1.1
+    return counts["touchpoints"] * PANDAS_BYTES_PER_TOUCHPOINT * 1.1
+
+
+def bench_size(
+    contacts: int, tasks: tuple[str, ...], repeat: int, done: list[SizeResult], args: Any
+) -> SizeResult:
+    log(f"\n=== {contacts:,} contacts ===")
+    subprocess.run([PY, str(HERE / "prepare.py"), str(contacts)], check=True)
+    db = prepare.db_path(contacts)
+    res = SizeResult(contacts, row_counts(db))
+    log("rows: " + ", ".join(f"{k} {v:,}" for k, v in res.counts.items()))
+    avail = meminfo()["MemAvailable"]
+    cap = int(avail * 0.85)
+    todo = list(tasks)
+    if "pandas" in todo and not args.force_pandas:
+        need = pandas_estimate(contacts, res.counts, done)
+        if need > cap:
+            res.skipped["pandas"] = (
+                f"not run: expected peak memory {need / 2**30:.0f} GiB (scaled from the "
+                f"smaller size) exceeds 85% of the available {avail / 2**30:.0f} GiB"
+            )
+            log(f"pandas skipped: {res.skipped['pandas']}")
+            todo.remove("pandas")
+    for i in range(repeat):
+        for task in todo:
+            for attempt in range(RETRIES + 1):
+                if not args.quick:
+                    wait_quiet(args.quiet_wait)
+                run = run_task(task, db, cap, args.timeout)
+                res.runs.setdefault(task, []).append(run)
+                if run.error:
+                    log(f"  [{i + 1}/{repeat}] {task:<15} FAILED ({run.error})")
+                    break
+                log(
+                    f"  [{i + 1}/{repeat}] {task:<15} {run.seconds:8.2f} s  cpu {run.cpu:7.1f} s"
+                    f"  peak {run.peak_mb:7.0f} MB  rows {run.rows}"
+                    f"  others {run.others:4.0%}{'  (noisy, again)' if run.noisy else ''}"
+                )
+                if not run.noisy or args.quick or attempt == RETRIES:
+                    break
+    # agreement: the first good run of every task on the core subset
+    results = {t: res.ok_runs(t)[0].values for t in todo if res.ok_runs(t)}
+    if "hand_sql" in results:  # the reference first
+        results = {"hand_sql": results["hand_sql"], **results}
+    failed = [t for t in todo if not res.ok_runs(t)]
+    res.problems = [f"{t} failed: {res.runs[t][0].error}" for t in failed]
+    res.problems += common.compare(results)
+    if not any(results.values()):
+        res.problems.append("no results at all")
+    for name, values in results.items():
+        grid = {(k, c) for (k, _, c) in values}
+        kpis = {k for k, _ in grid}
+        if kpis != set(common.SUBSET):
+            res.problems.append(f"{name}: KPIs {sorted(set(common.SUBSET) - kpis)} missing")
+        n_months = len(common.months())
+        if len(values) != n_months * len(grid):
+            res.problems.append(f"{name}: {len(values)} values, not months x channels")
+    if args.profile and not args.quick:
+        wait_quiet(args.quiet_wait)
+        res.profile = run_profile(db)
+    return res
+
+
+def run_profile(db: Path) -> dict[str, float]:
+    out = subprocess.run(
+        [PY, str(HERE / "profile_revlens.py"), str(db)], check=True, capture_output=True, text=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+# -- report ------------------------------------------------------------------------------------
+def fmt(value: float | None, spec: str, none: str = "—") -> str:
+    return none if value is None else format(value, spec)
+
+
+def table(results: list[SizeResult]) -> str:
+    head = (
+        "| contacts | task | runs | seconds (median) | best | CPU s | peak RSS (MB) "
+        "| × hand SQL | pandas ÷ task |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|\n"
+    )
+    lines = []
+    for s in results:
+        sql, pd_ = s.median("hand_sql"), s.median("pandas")
+        for task in TASKS:
+            if task in s.skipped:
+                lines.append(f"| {s.contacts:,} | {LABELS[task]} | 0 | not run | | | | | |")
+                continue
+            if task not in s.runs:
+                continue
+            med = s.median(task)
+            if med is None:
+                err = s.runs[task][0].error
+                lines.append(f"| {s.contacts:,} | {LABELS[task]} | 0 | failed: {err} | | | | | |")
+                continue
+            vs_sql = med / sql if sql else None
+            vs_pd = pd_ / med if pd_ else None
+            lines.append(
+                f"| {s.contacts:,} | {LABELS[task]} | {len(s.ok_runs(task))} | {med:.2f} "
+                f"| {fmt(s.best(task), '.2f')} | {fmt(s.cpu(task), '.1f')} "
+                f"| {fmt(s.peak(task), ',.0f')} "
+                f"| {fmt(vs_sql, '.2f')} | {fmt(vs_pd, '.1f')} |"
+            )
+    return head + "\n".join(lines) + "\n"
+
+
+def verdicts(results: list[SizeResult]) -> list[str]:
+    out = []
+    for s in results:
+        sql, pd_ = s.median("hand_sql"), s.median("pandas")
+        for task in ("revlens_subset", "revlens_proto"):
+            med, peak = s.median(task), s.peak(task)
+            if med is None:
+                continue
+            parts = []
+            if sql:
+                ok = med <= GOAL_SQL * sql
+                parts.append(f"{med / sql:.2f}× hand SQL ({'meets' if ok else 'misses'} ≤ 1.2×)")
+            if pd_:
+                ok = pd_ >= GOAL_PANDAS * med
+                parts.append(
+                    f"{pd_ / med:.1f}× faster than pandas ({'meets' if ok else 'misses'} ≥ 3×)"
+                )
+            elif "pandas" in s.skipped:
+                parts.append("pandas not run")
+            if peak is not None:
+                ok = peak < GOAL_MB
+                parts.append(f"peak {peak / 1024:.2f} GB ({'meets' if ok else 'misses'} < 8 GB)")
+            out.append(f"- {s.contacts:,} contacts, {LABELS[task]}: " + "; ".join(parts))
+        med_all, peak_all = s.median("revlens_all"), s.peak("revlens_all")
+        if med_all is not None and peak_all is not None:
+            ok = peak_all < GOAL_MB
+            out.append(
+                f"- {s.contacts:,} contacts, {LABELS['revlens_all']}: {med_all:.1f} s; "
+                f"peak {peak_all / 1024:.2f} GB ({'meets' if ok else 'misses'} < 8 GB)"
+            )
+    return out
+
+
+def report(results: list[SizeResult], argv: list[str], started: dt.datetime) -> str:
+    m = machine()
+    command = " ".join(["benchmarks/run.py", *argv])
+    limit = os.environ.get("BENCH_DUCKDB_MEMORY_LIMIT") or "DuckDB's default (80% of RAM)"
+    lines = [
+        BEGIN,
+        "",
+        f"Measured {started:%Y-%m-%d %H:%M} UTC with `{command}`; DuckDB memory_limit:"
+        f" {limit}; DuckDB threads: its default (one per CPU).",
+        "",
+    ]
+    lines += ["| machine | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in m.items()]
+    lines += ["", "Rows per table (seed 42):", ""]
+    names = list(results[0].counts)
+    lines.append("| table | " + " | ".join(f"{s.contacts:,} contacts" for s in results) + " |")
+    lines.append("|---|" + "---:|" * len(results))
+    for n in names:
+        lines.append(f"| {n} | " + " | ".join(f"{s.counts[n]:,}" for s in results) + " |")
+    lines += [
+        "",
+        "Seconds are the task's own time in a fresh process: open the warehouse, compute,"
+        " have the values in Python (imports and interpreter start-up excluded). Peak RSS is"
+        " the whole process (`ru_maxrss` from `os.wait4`), the largest over the repeats."
+        " `× hand SQL` = task / hand SQL (goal ≤ 1.2 for revlens); `pandas ÷ task` ="
+        " pandas / task (goal ≥ 3).",
+        "",
+        table(results),
+    ]
+    for s in results:
+        for task, why in s.skipped.items():
+            lines.append(f"- {s.contacts:,} contacts, {task}: {why}.")
+    lines += ["", "Goals:", "", *verdicts(results), ""]
+    lines.append(
+        "Agreement on every (month, channel, KPI) of the core subset (money to the cent,"
+        " rates to 1e-9):"
+    )
+    lines.append("")
+    for s in results:
+        ran = [t for t in TASKS if s.ok_runs(t)]
+        status = "all agree" if not s.problems else f"{len(s.problems)} DIFFERENCES"
+        n_values = len(s.ok_runs(ran[0])[0].values) if ran else 0
+        lines.append(
+            f"- {s.contacts:,} contacts: {status} ({n_values:,} values compared across "
+            + ", ".join(LABELS[t] for t in ran)
+            + ")"
+        )
+    profiled = [s for s in results if s.profile]
+    if profiled:
+        lines += [
+            "",
+            "Profile of the revlens core subset (`benchmarks/profile_revlens.py`: each"
+            " step alone, in order, shared intermediates first):",
+            "",
+        ]
+        lines.append("| step | " + " | ".join(f"{s.contacts:,}" for s in profiled) + " |")
+        lines.append("|---|" + "---:|" * len(profiled))
+        for step in profiled[0].profile:
+            lines.append(
+                f"| {step} | "
+                + " | ".join(f"{s.profile.get(step, 0):.2f} s" for s in profiled)
+                + " |"
+            )
+        lines.append(
+            "| total | " + " | ".join(f"{sum(s.profile.values()):.2f} s" for s in profiled) + " |"
+        )
+    lines += ["", END]
+    return "\n".join(lines) + "\n"
+
+
+def write_results(text: str) -> None:
+    if RESULTS.exists():
+        old = RESULTS.read_text(encoding="utf-8")
+        if BEGIN in old and END in old:
+            head, rest = old.split(BEGIN, 1)
+            _, tail = rest.split(END, 1)
+            RESULTS.write_text(head + text.rstrip("\n") + tail, encoding="utf-8")
+            return
+    RESULTS.write_text("# KPI benchmark results\n\n" + text, encoding="utf-8")
+
+
+def save_raw(s: SizeResult, tag: str) -> None:
+    path = prepare.DATA / f"results-{tag}{s.contacts}.json"
+    path.write_text(
+        json.dumps(
+            {
+                "contacts": s.contacts,
+                "counts": s.counts,
+                "runs": {
+                    t: [{k: v for k, v in r.__dict__.items() if k != "values"} for r in rs]
+                    for t, rs in s.runs.items()
+                },
+                "skipped": s.skipped,
+                "problems": s.problems,
+                "profile": s.profile,
+            },
+            indent=1,
+        )
+    )
+
+
+def check_comparator() -> list[str]:
+    """The comparison must see a one-cent, a 1e-8 and a null-vs-0 difference and a missing
+    row; part of the --quick self-check."""
+    day = common.START
+    base: common.Values = {
+        ("revenue", day, "email"): 100.0,
+        ("win_rate", day, "email"): 0.25,
+        ("cpl", day, None): None,
+        ("leads", day, "direct"): 0.0,
+    }
+    bad = []
+    for key, value in (
+        (("revenue", day, "email"), 100.01),
+        (("win_rate", day, "email"), 0.25 + 1e-8),
+        (("cpl", day, None), 0.0),
+        (("leads", day, "direct"), None),
+    ):
+        if not common.compare({"a": base, "b": {**base, key: value}}):
+            bad.append(f"the comparison missed {key}: {base[key]} vs {value}")
+    missing = dict(base)
+    del missing[("leads", day, "direct")]
+    if not common.compare({"a": base, "b": missing}):
+        bad.append("the comparison missed a missing row")
+    if common.compare({"a": base, "b": {**base, ("revenue", day, "email"): 100.004}}):
+        bad.append("the comparison should accept money within the cent")
+    return bad
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--sizes", default="1000000,10000000", help="contacts, comma separated")
+    ap.add_argument(
+        "--repeat", type=int, default=None, help="runs per task (default 3; 1 above 1M)"
+    )
+    ap.add_argument("--tasks", default=",".join(TASKS), help="comma separated subset of tasks")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="20,000 contacts, once each: a smoke test and self-check",
+    )
+    ap.add_argument(
+        "--force-pandas",
+        action="store_true",
+        help="run pandas even when its estimated memory exceeds the available",
+    )
+    ap.add_argument(
+        "--no-profile",
+        dest="profile",
+        action="store_false",
+        help="skip the per-measure profile of revlens",
+    )
+    ap.add_argument(
+        "--no-write", dest="write", action="store_false", help="do not update benchmarks/RESULTS.md"
+    )
+    ap.add_argument("--timeout", type=float, default=3600.0, help="seconds per task")
+    ap.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=600.0,
+        help="seconds to wait, before each task, for other processes to go quiet",
+    )
+    ap.add_argument(
+        "--memory-limit",
+        default=None,
+        help="DuckDB memory_limit for every task (e.g. 6GB); default: DuckDB's (80%% of RAM)",
+    )
+    args = ap.parse_args(argv)
+    if args.memory_limit:
+        os.environ["BENCH_DUCKDB_MEMORY_LIMIT"] = args.memory_limit
+    started = dt.datetime.now(dt.UTC)
+    sizes = (
+        [20_000] if args.quick else sorted(int(s.replace("_", "")) for s in args.sizes.split(","))
+    )
+    tasks = tuple(t for t in args.tasks.split(",") if t)
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown:
+        ap.error(f"unknown tasks {unknown}; choose from {', '.join(TASKS)}")
+    if args.quick:
+        broken = check_comparator()
+        for line in broken:
+            log(f"!!! self-check: {line}")
+        if broken:
+            return 1
+    results: list[SizeResult] = []
+    for n in sizes:
+        repeat = args.repeat or (1 if args.quick or n > 1_000_000 else 3)
+        res = bench_size(n, tasks, repeat, results, args)
+        results.append(res)
+        tag = ("quick-" if args.quick else "") + (
+            f"mem{args.memory_limit}-" if args.memory_limit else ""
+        )
+        save_raw(res, tag)
+    log("")
+    log(table(results))
+    for line in verdicts(results):
+        log(line)
+    failed = [s for s in results if s.problems]
+    for s in failed:
+        log(f"\n!!! {s.contacts:,} contacts: the implementations DISAGREE or failed:")
+        for p in s.problems[:50]:
+            log(f"!!!   {p}")
+        if len(s.problems) > 50:
+            log(f"!!!   ... and {len(s.problems) - 50} more")
+    if args.write and not args.quick:
+        write_results(report(results, sys.argv[1:] if argv is None else argv, started))
+        log(f"\nwrote {RESULTS}")
+    if failed:
+        log("\nFAILED")
+        return 1
+    log(
+        "\nself-check OK: every task ran and all agree on the core subset"
+        if args.quick
+        else "\nOK: all implementations agree on the core subset"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

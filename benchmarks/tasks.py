@@ -1,0 +1,156 @@
+"""One benchmark task, run in its own process by run.py (so peak RSS is the task's own and
+no cache carries over between tasks):
+
+    python benchmarks/tasks.py TASK WAREHOUSE.duckdb OUT.json
+
+TASK is one of TASKS. The timed part starts before the warehouse is opened and ends when
+the KPI values are in Python; interpreter start-up and imports are not timed (they are in
+`wall_seconds`). OUT.json gets the timings, the row count and the core subset's values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "src"))
+sys.path.insert(0, str(HERE))
+
+import common  # noqa: E402
+
+T_START = time.perf_counter()
+
+
+def _revlens(db: str, kpis: tuple[str, ...] | None) -> tuple[float, int, common.Values]:
+    from revlens.catalog.spec import load_catalog
+    from revlens.compile.measures import MEASURES
+    from revlens.compile.periods import Grain
+    from revlens.compile.query import KpiQuery, run_kpis
+    from revlens.model.warehouse import Warehouse
+
+    catalog = load_catalog(measures=set(MEASURES))
+    ids = tuple(catalog.kpis) if kpis is None else kpis
+    t0 = time.perf_counter()
+    wh = Warehouse.open(db)
+    _limit(wh.con)
+    try:
+        query = KpiQuery(
+            kpis=ids,
+            start=common.START,
+            end=common.END,
+            grain=Grain.month,
+            by=common.BY,
+            lookback_days=common.LOOKBACK_DAYS,
+        )
+        result = run_kpis(wh, query, catalog)
+    finally:
+        wh.close()
+    secs = time.perf_counter() - t0
+    subset = set(common.SUBSET)
+    values = common.normalise(
+        (r["kpi"], r["period_start"], r["channel"], r["value"])
+        for r in result.rows
+        if r["kpi"] in subset
+    )
+    kpis_seen = {r["kpi"] for r in result.rows}
+    missing = [k for k in ids if k not in kpis_seen]
+    if missing:
+        raise SystemExit(f"revlens returned no rows for {missing}")
+    return secs, len(result.rows), values
+
+
+def revlens_all(db: str) -> tuple[float, int, common.Values]:
+    return _revlens(db, None)
+
+
+def revlens_subset(db: str) -> tuple[float, int, common.Values]:
+    return _revlens(db, common.SUBSET)
+
+
+def revlens_proto(db: str) -> tuple[float, int, common.Values]:
+    """The subset through revlens with the prototype of faster shared intermediates
+    (benchmarks/proto_first_touch.py) patched in."""
+    import proto_first_touch
+
+    proto_first_touch.install()
+    return _revlens(db, common.SUBSET)
+
+
+def _limit(con: Any) -> None:
+    """run.py --memory-limit: the same DuckDB memory_limit for every task."""
+    limit = os.environ.get("BENCH_DUCKDB_MEMORY_LIMIT")
+    if limit:
+        con.execute(f"SET memory_limit = '{limit}'")
+
+
+def _connect(db: str) -> Any:
+    import duckdb
+
+    con = duckdb.connect(db, read_only=True)
+    con.execute("SET TimeZone = 'UTC'")
+    _limit(con)
+    return con
+
+
+def hand_sql(db: str) -> tuple[float, int, common.Values]:
+    sql = (HERE / "hand.sql").read_text(encoding="utf-8")
+    lo, hi = common.lo_hi()
+    t0 = time.perf_counter()
+    con = _connect(db)
+    rows = con.execute(sql, {"lo": lo, "hi": hi, "lookback_days": common.LOOKBACK_DAYS}).fetchall()
+    con.close()
+    secs = time.perf_counter() - t0
+    return secs, len(rows), common.normalise(rows)
+
+
+def pandas(db: str) -> tuple[float, int, common.Values]:
+    import pandas_impl
+
+    lo, hi = common.lo_hi()
+    t0 = time.perf_counter()
+    con = _connect(db)
+    df = pandas_impl.compute(con, lo, hi, common.LOOKBACK_DAYS)
+    con.close()
+    secs = time.perf_counter() - t0
+    return secs, len(df), common.normalise(df.itertuples(index=False))
+
+
+TASKS = {
+    "revlens_all": revlens_all,
+    "revlens_subset": revlens_subset,
+    "revlens_proto": revlens_proto,
+    "hand_sql": hand_sql,
+    "pandas": pandas,
+}
+
+
+def main(argv: list[str]) -> int:
+    task, db, out = argv
+    secs, rows, values = TASKS[task](db)
+    maxrss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    Path(out).write_text(
+        json.dumps(
+            {
+                "task": task,
+                "seconds": secs,
+                "wall_seconds": time.perf_counter() - T_START,
+                "rows": rows,
+                "self_maxrss_mb": maxrss_kb / 1024,
+                "finished": dt.datetime.now().isoformat(timespec="seconds"),
+                "values": common.to_records(values),
+            }
+        ),
+        encoding="utf-8",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
