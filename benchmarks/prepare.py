@@ -7,7 +7,8 @@ The warehouse is created with `Warehouse.open(path, create=True)` (the real sche
 settings) and filled with one `INSERT INTO ... SELECT ... FROM read_parquet(...)` per table:
 the bulk path. The validated import path (~8 µs/row) is not what the benchmark measures.
 Both steps write to a temporary name and rename when complete, so an interrupted run is
-redone rather than reused.
+redone rather than reused. (DuckDB spills to benchmarks/data/demo-<n>.duckdb.tmp/ when a
+query needs more than its memory limit.)
 
     python benchmarks/prepare.py 1000000 [10000000 ...]
 """
@@ -87,7 +88,8 @@ def ensure_warehouse(contacts: int) -> Path:
         # (they add tables; the loaded data is kept)
         Warehouse.open(path, create=True).close()
         return path
-    tmp = path.with_name(path.name + ".tmp")
+    # not <name>.duckdb.tmp: that is DuckDB's own spill directory for <name>.duckdb
+    tmp = path.with_name(path.stem + ".building.duckdb")
     for stale in (tmp, Path(str(tmp) + ".wal")):
         stale.unlink(missing_ok=True)
     log(f"loading {src} into {path} ...")

@@ -77,11 +77,16 @@ def meminfo() -> dict[str, int]:
 
 
 def machine() -> dict[str, str]:
-    cpu = "unknown"
+    info: dict[str, str] = {}
     for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
+        if ":" in line:
+            key, value = (x.strip() for x in line.split(":", 1))
+            info.setdefault(key, value)
+    cpu = info.get("model name", "unknown")
+    if "cpu family" in info:
+        cpu += f" (family {info['cpu family']}, model {info.get('model')}"
+        cpu += f", stepping {info.get('stepping')}"
+        cpu += ", virtual machine)" if "hypervisor" in info.get("flags", "") else ")"
     os_name = platform.system()
     release = Path("/etc/os-release")
     if release.exists():
@@ -217,7 +222,8 @@ class SizeResult:
     counts: dict[str, int]
     runs: dict[str, list[Run]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # tasks that did not finish
+    problems: list[str] = field(default_factory=list)  # values that differ
     profile: dict[str, float] = field(default_factory=dict)
 
     def ok_runs(self, task: str) -> list[Run]:
@@ -314,8 +320,8 @@ def bench_size(
     if "hand_sql" in results:  # the reference first
         results = {"hand_sql": results["hand_sql"], **results}
     failed = [t for t in todo if not res.ok_runs(t)]
-    res.problems = [f"{t} failed: {res.runs[t][0].error}" for t in failed]
-    res.problems += common.compare(results)
+    res.failures = [f"{t} failed: {res.runs[t][0].error}" for t in failed]
+    res.problems = common.compare(results)
     if not any(results.values()):
         res.problems.append("no results at all")
     for name, values in results.items():
@@ -446,12 +452,13 @@ def report(results: list[SizeResult], argv: list[str], started: dt.datetime) -> 
     lines.append("")
     for s in results:
         ran = [t for t in TASKS if s.ok_runs(t)]
-        status = "all agree" if not s.problems else f"{len(s.problems)} DIFFERENCES"
+        status = "all agree" if not s.problems else f"{len(s.problems)} values DIFFER"
         n_values = len(s.ok_runs(ran[0])[0].values) if ran else 0
         lines.append(
             f"- {s.contacts:,} contacts: {status} ({n_values:,} values compared across "
             + ", ".join(LABELS[t] for t in ran)
             + ")"
+            + "".join(f"; {f}" for f in s.failures)
         )
     profiled = [s for s in results if s.profile]
     if profiled:
@@ -499,6 +506,7 @@ def save_raw(s: SizeResult, tag: str) -> None:
                     for t, rs in s.runs.items()
                 },
                 "skipped": s.skipped,
+                "failures": s.failures,
                 "problems": s.problems,
                 "profile": s.profile,
             },
@@ -603,9 +611,12 @@ def main(argv: list[str] | None = None) -> int:
     log(table(results))
     for line in verdicts(results):
         log(line)
-    failed = [s for s in results if s.problems]
+    failed = [s for s in results if s.problems or s.failures]
     for s in failed:
-        log(f"\n!!! {s.contacts:,} contacts: the implementations DISAGREE or failed:")
+        for f in s.failures:
+            log(f"\n!!! {s.contacts:,} contacts: {f}")
+        if s.problems:
+            log(f"\n!!! {s.contacts:,} contacts: the implementations DISAGREE:")
         for p in s.problems[:50]:
             log(f"!!!   {p}")
         if len(s.problems) > 50:
