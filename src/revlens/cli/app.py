@@ -12,7 +12,7 @@ import typer
 try:  # typer >= 0.20 vendors click
     from typer._click.exceptions import ClickException
 except ImportError:  # pragma: no cover - older typer depends on click itself
-    from click.exceptions import ClickException  # type: ignore[no-redef, import-not-found, unused-ignore]
+    from click.exceptions import ClickException  # type: ignore[no-redef, import-not-found, assignment, unused-ignore]
 
 from revlens import __version__
 from revlens.cli.output import OutputFormat, console, err_console, print_rows, to_json

@@ -22,8 +22,9 @@ from revlens.attribution.registry import (
     parse_custom_weights,
     parse_weights,
 )
-from revlens.cli.app import FormatOption, app, console, print_rows
+from revlens.cli.app import FormatOption, app, console, open_warehouse, print_rows
 from revlens.cli.output import OutputFormat, err_console
+from revlens.service import attribution_journeys
 
 
 class ShapleyGame(StrEnum):
@@ -160,37 +161,18 @@ def attribution(
         journeys = read_path_file(paths, columns)
         source = str(paths)
     else:
-        journeys, source = _warehouse_journeys(model, conversion, level, lookback, start, end)
+        with open_warehouse(read_only=True) as wh:
+            journeys, source = attribution_journeys(
+                wh,
+                model=model,
+                conversion=conversion,
+                level=level,
+                lookback=lookback,
+                start=start,
+                end=end,
+            )
     result = attribute(journeys, models, level=level, ci=ci, bootstrap=bootstrap, seed=seed)
     show(result, format, source=source)
-
-
-def _warehouse_journeys(
-    model: str, conversion: str, level: str, lookback: str, start: str | None, end: str | None
-) -> tuple[list[Any], str]:
-    import datetime as dt
-
-    from revlens.attribution.warehouse import check_range, needs_timing, warehouse_journeys
-    from revlens.cli.app import open_warehouse
-    from revlens.cli.commands_kpi import parse_day, parse_window
-    from revlens.compile.context import Context
-    from revlens.compile.periods import shifted
-
-    with open_warehouse(read_only=True) as wh:
-        hi = parse_day(end, "--to", month_end=True) or Context(wh).data_end()
-        lo = parse_day(start, "--from") or shifted(hi, 12) + dt.timedelta(days=1)
-        check_range(lo, hi)
-        names = [m.strip() for m in model.split(",")]
-        journeys = warehouse_journeys(
-            wh,
-            conversion,
-            start=lo,
-            end=hi,
-            level=level,
-            lookback_days=parse_window(lookback, "--lookback"),
-            timed=needs_timing(names),
-        )
-    return journeys, f"{conversion} conversions {lo} .. {hi}, {lookback} lookback"
 
 
 def show(result: AttributionResult, fmt: OutputFormat, *, source: str) -> None:

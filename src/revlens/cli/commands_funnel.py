@@ -8,16 +8,17 @@ from typing import Annotated, Any
 
 import typer
 
-from revlens.catalog.dimensions import load_groupings
 from revlens.cli.app import FormatOption, app, console, open_warehouse, print_rows, to_json
-from revlens.cli.commands_kpi import CatalogOption, parse_day, parse_window, project_file
+from revlens.cli.commands_kpi import CatalogOption
 from revlens.cli.output import OutputFormat, format_value
 from revlens.compile.periods import Grain
-from revlens.errors import RevlensError, UnknownName
+from revlens.errors import UnknownName
 from revlens.funnel.cohorts import cohort_matrix
-from revlens.funnel.engine import FunnelQuery, run_funnel
+from revlens.funnel.engine import run_funnel
 from revlens.funnel.scoring import evaluate, load_rules, score_contacts
 from revlens.funnel.velocity import stage_velocity
+from revlens.params import parse_day
+from revlens.service import funnel_query, project_file
 
 FromOption = Annotated[
     str | None, typer.Option("--from", help="First day (default: one year before --to).")
@@ -25,17 +26,6 @@ FromOption = Annotated[
 ToOption = Annotated[
     str | None, typer.Option("--to", help="Last day, included (default: the newest data).")
 ]
-
-
-def _choice(value: str, option: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise RevlensError(
-            f"{option} must be one of {', '.join(allowed)}",
-            value=value,
-            code="RL601",
-            fix=f"e.g. {option} {allowed[0]}",
-        )
-    return value
 
 
 @app.command()
@@ -97,21 +87,21 @@ def funnel(
 ) -> None:
     """A stage funnel: counts, conversion from the first and previous stage, drop-off and
     time to convert, by cohort or period."""
-    query = FunnelQuery(
-        stages=tuple(s.strip() for s in stages.split(",") if s.strip()),
-        start=parse_day(start, "--from"),
-        end=parse_day(end, "--to", month_end=True),
-        grain=grain,
-        by=tuple(d.strip() for d in by.split(",")) if by else (),
-        touch=_choice(touch, "--touch", ("first", "last")),  # type: ignore[arg-type]
-        mode=_choice(mode, "--mode", ("cohort", "period")),  # type: ignore[arg-type]
-        window_days=parse_window(window, "--window"),
-        lookback_days=parse_window(lookback, "--lookback"),
-        order=_choice(order, "--order", ("ordered", "strict")),  # type: ignore[arg-type]
-        skips=_choice(skips, "--skips", ("pass", "drop")) if skips else None,  # type: ignore[arg-type]
-        exclude=tuple(s.strip() for s in exclude.split(",")) if exclude else (),
-        entity=_choice(entity, "--entity", ("auto", "contact", "opportunity")),  # type: ignore[arg-type]
-        groupings=load_groupings(project_file(catalog)),
+    query = funnel_query(
+        stages,
+        start=start,
+        end=end,
+        mode=mode,
+        window=window,
+        grain=grain.value if grain else None,
+        by=by,
+        touch=touch,
+        lookback=lookback,
+        order=order,
+        skips=skips,
+        exclude=exclude,
+        entity=entity,
+        project=catalog,
     )
     with open_warehouse(read_only=True) as wh:
         result = run_funnel(wh, query)

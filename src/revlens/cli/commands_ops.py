@@ -12,10 +12,10 @@ from typing import Annotated
 import typer
 
 from revlens.cli.app import FormatOption, app, console, open_warehouse, print_rows, state, to_json
-from revlens.cli.commands_kpi import PROJECT_FILE, catalog_for, parse_day
 from revlens.cli.output import OutputFormat, err_console, format_value
 from revlens.compile.periods import Grain
 from revlens.errors import RevlensError
+from revlens.params import parse_day
 from revlens.plan.alerts import (
     AlertsConfig,
     CheckResult,
@@ -28,6 +28,7 @@ from revlens.plan.alerts import (
     webhook_url,
 )
 from revlens.plan.sla import SlaConfig, human_minutes, load_sla_config, read_section, sla_report
+from revlens.service import PROJECT_FILE, catalog_for
 
 ConfigOption = Annotated[
     Path | None,

@@ -2,36 +2,17 @@
 
 from __future__ import annotations
 
-import datetime as dt
+from contextlib import AbstractContextManager, nullcontext
 from typing import Annotated, Any
 
 import typer
 
 from revlens.cli.app import FormatOption, app, console, open_warehouse, print_rows, to_json
-from revlens.cli.commands_kpi import parse_day, parse_window
 from revlens.cli.output import OutputFormat, format_value
-from revlens.compile.periods import add_months
-from revlens.errors import RevlensError
-from revlens.plan.planner import (
-    PERIODS,
-    STAGES,
-    Plan,
-    Rate,
-    apply_scenario,
-    forward,
-    parse_rates,
-    reverse,
-    spread_monthly,
-)
-
-TARGET_KPIS = {
-    "visits": "sessions",
-    "leads": "leads",
-    "mqls": "mqls",
-    "sqls": "sqls",
-    "opportunities": "opportunities",
-    "customers": "customers",
-}
+from revlens.model.warehouse import Warehouse
+from revlens.params import parse_day
+from revlens.plan.planner import STAGES, Plan
+from revlens.service import make_plan, month_total, save_plan_targets
 
 
 @app.command()
@@ -84,53 +65,29 @@ def plan(
 ) -> None:
     """Plan the funnel: reverse from a revenue goal to the visits it needs, or forward from
     traffic to customers and revenue."""
-    if (revenue_goal is None) == (visits is None):
-        raise RevlensError(
-            "give --revenue-goal (reverse) or --visits (forward)",
-            code="RL760",
-            fix="e.g. revlens plan --revenue-goal 10000000 --average-deal-size 1100000 --rates ...",
+    reading: AbstractContextManager[Warehouse | None] = (
+        open_warehouse(read_only=True) if from_history else nullcontext(None)
+    )
+    with reading as wh:
+        result, note = make_plan(
+            wh,
+            revenue_goal=revenue_goal,
+            average_deal_size=average_deal_size,
+            visits=visits,
+            rates=rates,
+            from_history=from_history,
+            window=window,
+            conversion_window=conversion_window,
+            per=per,
+            scenario=scenario,
+            start=start,
         )
-    if not from_history and rates is None:
-        raise RevlensError(
-            "no rates: give --rates or --from-history",
-            code="RL761",
-            fix="e.g. --rates visit_to_lead=0.015,lead_to_mql=0.2,"
-            "mql_to_sql=0.2,sql_to_opportunity=0.4,win_rate=0.5",
-        )
-    given = {k: Rate(v) for k, v in parse_rates(rates).items()} if rates else {}
-    lags: dict[str, float] = {}
-    first_month: dt.date | None = parse_day(start, "--start")
-    if from_history:
-        from revlens.compile.context import Context
-        from revlens.plan.history import from_history as measure
-
-        with open_warehouse(read_only=True) as wh:
-            hist = measure(
-                wh,
-                window_days=parse_window(window, "--window"),
-                conversion_days=parse_window(conversion_window, "--conversion-window"),
-            )
-            newest = Context(wh).data_end()
-        measured = {**hist.rates, **given}
-        lags = hist.lag_days
-        average_deal_size = average_deal_size or hist.average_deal_size
-        first_month = first_month or add_months(newest.replace(day=1), 1)
-        console.print(
-            f"rates measured on the cohorts of {hist.start} .. {hist.end}",
-            highlight=False,
-            style="dim",
-        ) if format is OutputFormat.table else None
-    else:
-        measured = given
-    result = _make(revenue_goal, average_deal_size, visits, measured, per)
-    if scenario:
-        alt = _make(
-            revenue_goal, average_deal_size, visits, apply_scenario(measured, scenario), per
-        )
-        result.scenario = {"change": scenario, "stages": alt.stages, "revenue": alt.revenue}
-    if first_month is not None:
-        spread_monthly(result, first_month, 12, lags)
-    saved = _save_targets(result) if save_targets else None
+    if note and format is OutputFormat.table:
+        console.print(note, highlight=False, style="dim")
+    saved = None
+    if save_targets:
+        with open_warehouse() as wh:
+            saved = save_plan_targets(wh, result)
     if format is OutputFormat.json:
         print(to_json({**result.to_dict(), "targets_saved": saved}))
         return
@@ -140,64 +97,6 @@ def plan(
         print_rows(result.stages, format)
         return
     _print(result)
-
-
-def _make(
-    goal: float | None, deal: float | None, visits: float | None, rates: dict[str, Rate], per: str
-) -> Plan:
-    if goal is not None:
-        if deal is None:
-            raise RevlensError(
-                "a reverse plan needs --average-deal-size (or --from-history)",
-                code="RL762",
-                fix="e.g. --average-deal-size 1100000",
-            )
-        return reverse(goal, deal, rates, per=per)
-    assert visits is not None
-    return forward(visits, rates, average_deal_size=deal, per=per)
-
-
-def _save_targets(result: Plan) -> int:
-    """Write the monthly plan as targets (replacing the same KPI and month); the count."""
-    if not result.monthly:
-        raise RevlensError(
-            "--save-targets needs a plan start (--start or --from-history)",
-            code="RL763",
-            fix="e.g. --start 2027-01",
-        )
-    with open_warehouse() as wh, wh.transaction():
-        for row in result.monthly:
-            lo = row["month"]
-            hi = add_months(lo, 1) - dt.timedelta(days=1)
-            kpi = TARGET_KPIS[row["stage"]]
-            wh.con.execute(
-                "DELETE FROM targets WHERE kpi = ? AND period_start = ? AND period_end = ? "
-                "AND dimension IS NULL",
-                [kpi, lo, hi],
-            )
-            wh.con.execute(
-                "INSERT INTO targets VALUES (?, ?, ?, NULL, NULL, ?)",
-                [kpi, lo, hi, _month_total(result, lo, row["stage"])],
-            )
-        if result.revenue is not None:
-            for m in sorted({r["for_customers_in"] for r in result.monthly}):
-                hi = add_months(m, 1) - dt.timedelta(days=1)
-                wh.con.execute(
-                    "DELETE FROM targets WHERE kpi = 'revenue' AND period_start = ? "
-                    "AND period_end = ? AND dimension IS NULL",
-                    [m, hi],
-                )
-                wh.con.execute(
-                    "INSERT INTO targets VALUES ('revenue', ?, ?, NULL, NULL, ?)",
-                    [m, hi, result.revenue * PERIODS[result.per] / 12],
-                )
-    return len({(r["stage"], r["month"]) for r in result.monthly})
-
-
-def _month_total(result: Plan, month: dt.date, stage: str) -> float:
-    return float(
-        sum(r["count"] for r in result.monthly if r["month"] == month and r["stage"] == stage)
-    )
 
 
 def _print(result: Plan) -> None:
@@ -227,7 +126,7 @@ def _print(result: Plan) -> None:
         for stage in STAGES:
             line: dict[str, Any] = {"stage": stage}
             for m in months[:6]:
-                total = _month_total(result, m, stage)
+                total = month_total(result, m, stage)
                 line[m.strftime("%Y-%m")] = f"{total:,.1f}" if total else ""
             table.append(line)
         print_rows(

@@ -12,7 +12,6 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from revlens.catalog.spec import load_catalog
 from revlens.cli.app import FormatOption, app, console, open_warehouse, print_rows, state
-from revlens.cli.commands_kpi import parse_day
 from revlens.cli.output import OutputFormat, format_change, format_value
 from revlens.compile.context import Context
 from revlens.compile.measures import MEASURES
@@ -20,6 +19,7 @@ from revlens.compile.periods import add_months
 from revlens.compile.query import KpiQuery, run_kpis
 from revlens.errors import RevlensError
 from revlens.model.warehouse import Warehouse, resolve_path
+from revlens.params import parse_day
 
 HEADLINE = (
     "leads",

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from revlens.catalog.dimensions import Grouping
 from revlens.catalog.spec import Catalog, Direction, Kind, KpiSpec, evaluate
 from revlens.compile.context import CONTACT_DIMS, DIMENSIONS, MARKETING_DIMS, Context
+from revlens.compile.filters import check_filters, keep_filtered, widened
 from revlens.compile.measures import MEASURES, Measure
 from revlens.compile.periods import (
     Calendar,
@@ -49,6 +50,8 @@ class KpiQuery(BaseModel):
     attribution: Literal["first_touch", "last_touch", "linear"] = "first_touch"
     # Dimensions defined as a grouping of another one, e.g. manager = map of owner
     groupings: dict[str, Grouping] = {}
+    # Only the rows of one value per dimension, e.g. {"channel": "paid_search"}
+    filters: dict[str, str] = {}
 
     @model_validator(mode="after")
     def _dims(self) -> KpiQuery:
@@ -56,6 +59,7 @@ class KpiQuery(BaseModel):
         for dim in self.by:
             if dim not in known:
                 raise UnknownName("dimension", dim, known)
+        check_filters(self.filters, known)
         return self
 
     def base_dims(self) -> list[str]:
@@ -96,6 +100,13 @@ class _Agg:
 
 def run_kpis(wh: Warehouse, query: KpiQuery, catalog: Catalog) -> KpiResult:
     """Compute the KPIs of `query`, with targets and the comparison when asked."""
+    if query.filters:
+        inner = query.model_copy(update={"by": widened(query.by, query.filters), "filters": {}})
+        result = run_kpis(wh, inner, catalog)
+        rows = keep_filtered(result.rows, query.by, query.filters)
+        return KpiResult(
+            query.model_copy(update={"kpis": inner.kpis}), result.start, result.end, rows
+        )
     specs = [catalog.get(k) for k in query.kpis]
     query = query.model_copy(update={"kpis": tuple(s.id for s in specs)})
     ctx = Context(wh, lookback_days=query.lookback_days, window_days=query.window_days)

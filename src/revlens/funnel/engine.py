@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from revlens.catalog.dimensions import Grouping
 from revlens.compile.context import CONTACT_DIMS, DIMENSIONS, MARKETING_DIMS, Context
+from revlens.compile.filters import check_filters, keep_filtered, widened
 from revlens.compile.periods import Calendar, Grain, bucket_expr, periods, shifted
 from revlens.errors import RevlensError, UnknownName
 from revlens.model.warehouse import Warehouse
@@ -46,6 +47,7 @@ class FunnelQuery(BaseModel):
     exclude: tuple[str, ...] = ()
     entity: Literal["auto", "contact", "opportunity"] = "auto"
     groupings: dict[str, Grouping] = {}
+    filters: dict[str, str] = {}  # only the rows of one value per dimension
 
     @model_validator(mode="after")
     def _check(self) -> FunnelQuery:
@@ -60,6 +62,7 @@ class FunnelQuery(BaseModel):
         for dim in self.by:
             if dim not in known:
                 raise UnknownName("dimension", dim, known)
+        check_filters(self.filters, known)
         return self
 
 
@@ -79,6 +82,12 @@ class FunnelResult:
 
 def run_funnel(wh: Warehouse, query: FunnelQuery) -> FunnelResult:
     """Compute the funnel of `query`: one row per (cohort or period) x dimensions x stage."""
+    if query.filters:
+        inner = query.model_copy(update={"by": widened(query.by, query.filters), "filters": {}})
+        result = run_funnel(wh, inner)
+        result.rows = keep_filtered(result.rows, query.by, query.filters)
+        result.query = query
+        return result
     ctx = Context(wh, lookback_days=query.lookback_days, window_days=query.window_days)
     try:
         entity, events, all_stages = _events(ctx, query)
