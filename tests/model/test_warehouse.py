@@ -83,6 +83,8 @@ def test_a_version_1_warehouse_migrates_forward_keeping_its_data(tmp_path: Path)
         Warehouse.open(path)
     assert "revlens init" in (err.value.fix or "")
     with Warehouse.open(path, create=True) as wh:
-        assert wh.schema_version() == SCHEMA_VERSION == 2
+        assert wh.schema_version() == SCHEMA_VERSION == 3
         assert wh.row_counts()["fx_rates"] == 1
         assert wh.con.execute("SELECT count(*) FROM lead_scores").fetchone() == (0,)
+        assert wh.con.execute("SELECT count(*) FROM api_tokens").fetchone() == (0,)
+        assert wh.con.execute("SELECT count(*) FROM api_users").fetchone() == (0,)

@@ -188,5 +188,6 @@ from revlens.cli import (  # noqa: E402, F401
     commands_kpi,
     commands_ops,
     commands_plan,
+    commands_server,
     commands_summary,
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import math
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -26,14 +27,22 @@ class OutputFormat(StrEnum):
     csv = "csv"
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """Data as JSON has it: dates as ISO text, NaN and infinities as null (the same in the
+    CLI's --format json and the API, so both give identical rows)."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     return value
 
 
 def to_json(data: Any) -> str:
-    return json.dumps(data, default=_plain, indent=2, ensure_ascii=False)
+    return json.dumps(plain(data), default=str, indent=2, ensure_ascii=False)
 
 
 def print_rows(
@@ -54,9 +63,9 @@ def print_rows(
         )
         writer.writeheader()
         for r in rows:
-            writer.writerow({k: _plain(r.get(k)) for k in cols})
+            writer.writerow({k: plain(r.get(k)) for k in cols})
     else:
-        cells = [["" if r.get(c) is None else str(_plain(r.get(c))) for c in cols] for r in rows]
+        cells = [["" if r.get(c) is None else str(plain(r.get(c))) for c in cols] for r in rows]
         # a table leaves out columns that are empty in every row, and never wraps short ones
         keep = [
             i for i in range(len(cols)) if keep_empty or not rows or any(row[i] for row in cells)

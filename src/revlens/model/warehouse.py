@@ -117,10 +117,24 @@ def _migrate_to_2(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _migrate_to_3(con: duckdb.DuckDBPyConnection) -> None:
+    """Who may use the server: API tokens and dashboard users, stored only as hashes."""
+    con.execute(
+        """CREATE TABLE api_tokens (token_id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL,
+            role VARCHAR NOT NULL, token_sha256 VARCHAR NOT NULL UNIQUE,
+            created_at TIMESTAMP NOT NULL, revoked_at TIMESTAMP)"""
+    )
+    con.execute(
+        """CREATE TABLE api_users (name VARCHAR PRIMARY KEY, role VARCHAR NOT NULL,
+            password_hash VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL)"""
+    )
+
+
 # Each entry moves the schema from version i to i + 1. Never edit a released step: add one.
 MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (
     _migrate_to_1,
     _migrate_to_2,
+    _migrate_to_3,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
