@@ -1,5 +1,6 @@
-# Two commands: `make run` (demo data into the embedded warehouse, then the KPI summary)
-# and `make test` (ruff, mypy, pytest). Both set up .venv on first use and are idempotent.
+# Two commands: `make run` (demo data into the embedded warehouse, then the dashboard on
+# http://127.0.0.1:8000) and `make test` (ruff, mypy, pytest with the browser tests).
+# Both set up .venv on first use and are idempotent.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,7 +9,7 @@ WAREHOUSE ?= revlens.duckdb
 CONTACTS ?= 20000
 SEED ?= 42
 
-.PHONY: setup run test lint typecheck pytest bench clean
+.PHONY: setup run test lint typecheck pytest bench clean browser
 
 setup: $(STAMP)
 
@@ -21,7 +22,16 @@ $(STAMP): pyproject.toml
 run: setup
 	$(BIN)/revlens --warehouse $(WAREHOUSE) demo --replace --contacts $(CONTACTS) --seed $(SEED)
 
-test: setup lint typecheck pytest
+test: setup browser lint typecheck pytest
+
+# The browser tests drive Debian's Chromium headless; install it when missing (as root, or
+# with sudo). Without it they are skipped with the reason printed.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; else \
+	    echo "chromium missing and no root: browser tests will be skipped"; exit 0; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+	    || echo "could not install chromium: browser tests will be skipped"; }
 
 lint: setup
 	$(BIN)/ruff check src tests $(wildcard benchmarks)

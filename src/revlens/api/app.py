@@ -165,7 +165,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s", request.url.path)
+        log.error("unexpected error on %s", request.url.path, exc_info=exc)
         return _error(
             500,
             {

@@ -182,7 +182,7 @@ def attribution(
     lookback: Annotated[str, Query(description="Touch lookback, e.g. 90d.")] = "90d",
     start: From = None,
     end: To = None,
-    seed: int = 0,
+    seed: Annotated[int, Query(ge=0, description="Seed of random draws.")] = 0,
 ) -> list[dict[str, Any]]:
     """Credit per channel under each model (`revlens attribution` over the warehouse)."""
     models_ = build_models(model, ModelOptions())
@@ -311,7 +311,7 @@ def pacing(
     _: Viewer,
     period: Annotated[str | None, Query(description="The month, e.g. 2025-03.")] = None,
     as_of: Annotated[str | None, Query(description="Pace as of this day.")] = None,
-    seed: int = 7,
+    seed: Annotated[int, Query(ge=0, description="Seed of the simulation.")] = 7,
 ) -> list[dict[str, Any]]:
     """Progress to this month's targets with projection and status (`revlens pacing`)."""
     state = _state(request)

@@ -110,7 +110,7 @@ def attribution(
     bootstrap: Annotated[
         int | None, typer.Option(help="Bootstrap replicates (default 200 with --ci).")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of every random draw.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of every random draw.")] = 0,
     conversion: Annotated[
         str,
         typer.Option(

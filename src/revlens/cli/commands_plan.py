@@ -145,7 +145,7 @@ def pacing(
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Pace as of this day (default: the newest data).")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the Monte Carlo simulation.")] = 7,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the Monte Carlo simulation.")] = 7,
     format: FormatOption = OutputFormat.table,
 ) -> None:
     """Every KPI with a target this month: actual to date, linear expectation, projection,

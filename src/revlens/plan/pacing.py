@@ -25,6 +25,7 @@ from revlens.compile.context import Context
 from revlens.compile.measures import MEASURES
 from revlens.compile.periods import Grain, add_months
 from revlens.compile.query import KpiQuery, run_kpis
+from revlens.errors import RevlensError
 from revlens.model.warehouse import Warehouse
 
 RECENT_DAYS = 28
@@ -45,7 +46,18 @@ class DealModel:
 
 def month_of(text: str | None, fallback: dt.date) -> tuple[dt.date, dt.date]:
     """'2025-03' (or the month of `fallback`) as its first and last day."""
-    first = dt.date.fromisoformat(text + "-01") if text else fallback.replace(day=1)
+    if not text:
+        first = fallback.replace(day=1)
+    else:
+        try:
+            first = dt.date.fromisoformat(text.strip() + "-01")
+        except ValueError:
+            raise RevlensError(
+                "--period takes a month such as 2025-03",
+                value=text,
+                code="RL765",
+                fix="e.g. --period 2025-03 (default: the month of the newest data)",
+            ) from None
     return first, add_months(first, 1) - dt.timedelta(days=1)
 
 
