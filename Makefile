@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 WAREHOUSE ?= revlens.duckdb
 CONTACTS ?= 20000
 SEED ?= 42
+PORT ?= 8000
 
 .PHONY: setup run test lint typecheck pytest bench clean browser
 
@@ -21,6 +22,11 @@ $(STAMP): pyproject.toml
 
 run: setup
 	$(BIN)/revlens --warehouse $(WAREHOUSE) demo --replace --contacts $(CONTACTS) --seed $(SEED)
+	@PASSWORD=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(12))'); \
+	$(BIN)/revlens --warehouse $(WAREHOUSE) user create demo --role admin --password "$$PASSWORD" >/dev/null; \
+	echo; echo "Dashboard: http://127.0.0.1:$(PORT)  (log in as user 'demo', password '$$PASSWORD')"; \
+	echo "API docs:  http://127.0.0.1:$(PORT)/docs  (token: revlens token create --role viewer)"; echo; \
+	exec $(BIN)/revlens --warehouse $(WAREHOUSE) serve --port $(PORT)
 
 test: setup browser lint typecheck pytest
 

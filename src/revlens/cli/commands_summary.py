@@ -166,3 +166,27 @@ def demo(
             "The dashboard is not part of this version yet; explore with "
             "`revlens summary`, `revlens tables` and `revlens rejects`."
         )
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write (created).")],
+    format: Annotated[str, typer.Option("--format", help="parquet (the only one so far).")] = (
+        "parquet"
+    ),
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Overwrite the folder if it exists.")
+    ] = False,
+) -> None:
+    """Write the canonical tables as a Parquet lake (one folder per table, touchpoints also
+    per month) for engines that read files, e.g. `revlens --engine spark --lake PATH`."""
+    from revlens.engines.lake import export_lake
+
+    if format != "parquet":
+        raise RevlensError(
+            "--format must be parquet", value=format, code="RL041", fix="use --format parquet"
+        )
+    with open_warehouse(read_only=True) as wh:
+        counts = export_lake(wh, out, replace=replace)
+    total = sum(counts.values())
+    console.print(f"exported {total:,} rows of {len(counts)} tables to {out}", highlight=False)

@@ -1,0 +1,110 @@
+"""`revlens export --format parquet`: every canonical table, row for row, as Parquet that
+reads back to the same contents; touchpoints by month; all or nothing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from subprocess import CompletedProcess
+
+import duckdb
+import pytest
+
+from journeys import journeys_for, session, stage, touch
+from revlens.engines.lake import MANIFEST, export_lake
+from revlens.errors import RevlensError
+from revlens.model.schema import TABLES
+from revlens.model.warehouse import Warehouse
+
+Revlens = Callable[..., CompletedProcess[str]]
+
+
+def small_warehouse(path: Path) -> Path:
+    with Warehouse.open(path, create=True) as wh:
+        journeys_for(
+            wh,
+            {
+                "ana": [
+                    touch("paid_search", "2026-01-03"),
+                    stage("lead", "2026-01-04"),
+                    session("organic_search", "2026-02-10"),
+                ],
+                "ben": [
+                    touch("email", "2026-02-20"),
+                    stage("lead", "2026-02-21"),
+                    stage("mql", "2026-03-01"),
+                ],
+            },
+        )
+    return path
+
+
+def read_back(folder: Path, table: str) -> list[tuple[object, ...]]:
+    con = duckdb.connect()
+    cols = ", ".join(f'"{c.name}"' for c in next(t for t in TABLES if t.name == table).columns)
+    glob = str(folder / table / "**" / "*.parquet")
+    return con.execute(
+        f"SELECT {cols} FROM read_parquet(?, hive_partitioning = true) ORDER BY ALL", [glob]
+    ).fetchall()
+
+
+def test_every_table_reads_back_the_same(tmp_path: Path) -> None:
+    path = small_warehouse(tmp_path / "wh.duckdb")
+    out = tmp_path / "lake"
+    with Warehouse.open(path, read_only=True) as wh:
+        counts = export_lake(wh, out)
+        for table in TABLES:
+            want = wh.con.execute(f'SELECT * FROM "{table.name}" ORDER BY ALL').fetchall()
+            assert read_back(out, table.name) == want, table.name
+            assert counts[table.name] == len(want)
+    assert counts["touchpoints"] == 3 and counts["stage_events"] == 3
+    months = sorted(p.name for p in (out / "touchpoints").iterdir())
+    assert months == ["month=2026-01", "month=2026-02"]
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["tables"] == counts
+    assert manifest["settings"]["stages"][:2] == ["lead", "mql"]
+
+
+def test_an_existing_folder_is_kept_unless_replaced(tmp_path: Path) -> None:
+    path = small_warehouse(tmp_path / "wh.duckdb")
+    out = tmp_path / "lake"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep me")
+    with Warehouse.open(path, read_only=True) as wh:
+        with pytest.raises(RevlensError, match="not empty") as err:
+            export_lake(wh, out)
+        assert err.value.code == "RL040" and "--replace" in (err.value.fix or "")
+        assert (out / "mine.txt").read_text() == "keep me"
+        export_lake(wh, out, replace=True)
+    assert not (out / "mine.txt").exists() and (out / MANIFEST).exists()
+
+
+def test_a_failed_export_leaves_nothing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from revlens.engines import lake
+
+    path = small_warehouse(tmp_path / "wh.duckdb")
+    calls = []
+
+    def failing(wh: Warehouse, name: str, dest: Path) -> int:
+        calls.append(name)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        return original(wh, name, dest)
+
+    original = lake._export_table
+    monkeypatch.setattr(lake, "_export_table", failing)
+    with Warehouse.open(path, read_only=True) as wh, pytest.raises(OSError):
+        export_lake(wh, tmp_path / "lake")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wh.duckdb"]
+
+
+def test_the_cli_exports(tmp_path: Path, revlens: Revlens) -> None:
+    path = small_warehouse(tmp_path / "wh.duckdb")
+    done = revlens("export", "--format", "parquet", "--out", str(tmp_path / "lake"), warehouse=path)
+    assert done.returncode == 0, done.stderr
+    assert f"exported 8 rows of {len(TABLES)} tables" in done.stdout
+    done = revlens("export", "--format", "csv", "--out", str(tmp_path / "x"), warehouse=path)
+    assert done.returncode == 1 and "RL041" in done.stderr
