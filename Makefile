@@ -21,12 +21,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: setup
-	$(BIN)/revlens --warehouse $(WAREHOUSE) demo --replace --contacts $(CONTACTS) --seed $(SEED)
-	@PASSWORD=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(12))'); \
-	$(BIN)/revlens --warehouse $(WAREHOUSE) user create demo --role admin --password "$$PASSWORD" >/dev/null; \
-	echo; echo "Dashboard: http://127.0.0.1:$(PORT)  (log in as user 'demo', password '$$PASSWORD')"; \
-	echo "API docs:  http://127.0.0.1:$(PORT)/docs  (token: revlens token create --role viewer)"; echo; \
-	exec $(BIN)/revlens --warehouse $(WAREHOUSE) serve --port $(PORT)
+	$(BIN)/revlens --warehouse $(WAREHOUSE) demo --replace --contacts $(CONTACTS) --seed $(SEED) --port $(PORT)
 
 test: setup browser lint typecheck pytest
 

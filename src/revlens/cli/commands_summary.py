@@ -117,9 +117,11 @@ def demo(
         bool,
         typer.Option("--replace", help="Start from an empty warehouse: delete the file first."),
     ] = False,
+    port: Annotated[int, typer.Option(help="Port of the dashboard.")] = 8000,
 ) -> None:
     """Generate a realistic, seeded demo data set (24 months, every table) and load it through
-    the normal import path, then print the KPI summary."""
+    the normal import path, print the KPI summary, then serve the dashboard on 127.0.0.1
+    with a fresh login (user `demo`, a new password each time)."""
     from revlens.demo.generate import load_demo, write_parquet
 
     if parquet is not None:
@@ -161,11 +163,22 @@ def demo(
             title=f"demo data loaded into {wh.path}",
         )
         print_summary(wh, None, None, OutputFormat.table)
-    if not no_serve:
-        console.print(
-            "The dashboard is not part of this version yet; explore with "
-            "`revlens summary`, `revlens tables` and `revlens rejects`."
-        )
+    if no_serve:
+        return
+    import secrets
+
+    from revlens.api.credentials import Role, create_user
+    from revlens.cli.commands_server import serve
+
+    password = secrets.token_urlsafe(12)
+    with Warehouse.open(path) as wh:
+        create_user(wh, "demo", password, Role.admin)
+    console.print(
+        f"\nDashboard: http://127.0.0.1:{port}  log in as user [bold]demo[/bold], password "
+        f"[bold]{password}[/bold]\nAPI: http://127.0.0.1:{port}/docs  (a token: "
+        "`revlens token create --role viewer`)\n"
+    )
+    serve(host="127.0.0.1", port=port, catalog=None, session_hours=8, secure_cookies=False)
 
 
 @app.command()
