@@ -188,6 +188,7 @@ from revlens.cli import (  # noqa: E402, F401
     commands_kpi,
     commands_ops,
     commands_plan,
+    commands_report,
     commands_server,
     commands_summary,
 )

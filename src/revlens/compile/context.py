@@ -10,7 +10,7 @@ from typing import Any
 
 import ibis
 
-from revlens.compile.money import in_reporting_currency
+from revlens.compile.money import daily_rates, in_reporting_currency
 from revlens.model.warehouse import Warehouse, WarehouseSettings
 
 MARKETING_DIMS = ("channel", "source", "medium", "campaign", "ad")
@@ -70,9 +70,11 @@ class Context:
             del self._cache[key]
 
     def money(self, rows: Any, *, amount: str, date: str) -> Any:
+        if "fx_rates" not in self._cache:
+            self._cache["fx_rates"] = daily_rates(self.table("fx_rates"))
         return in_reporting_currency(
             rows,
-            self.table("fx_rates"),
+            self._cache["fx_rates"],
             amount=amount,
             date=date,
             reporting_currency=self.settings.reporting_currency,
