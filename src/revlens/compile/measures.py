@@ -534,10 +534,10 @@ def _movement(kind: str) -> Callable[[Context, dict[str, float]], Any]:
     def build(ctx: Context, p: dict[str, float]) -> Any:
         m = _movements(ctx)
         if kind == "churn":
-            last = m.month.max().over(ibis.window())
-            churned = m.filter(
+            m = m.mutate(last_month=m.month.max().over(ibis.window()))  # a column: Spark
+            churned = m.filter(  # cannot resolve a window inside a filter
                 (m.next_month.isnull() | (m.next_month != m.month + ibis.interval(months=1)))
-                & (m.month < last)
+                & (m.month < m.last_month)
             )
             return events(
                 churned,
