@@ -168,3 +168,10 @@ def test_pages_carry_security_headers(served: Served) -> None:
     assert "script-src 'self'" in r.headers["content-security-policy"]
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["cache-control"] == "no-store"
+
+
+def test_a_non_ascii_csrf_header_is_refused_not_a_crash(served: Served) -> None:
+    login(served, user="ana", password=PASSWORD)
+    weird = {"X-CSRF-Token": "çöğ".encode()}
+    r = served.client.post("/api/targets", json=TARGET, headers=weird)  # type: ignore[arg-type]
+    assert r.status_code == 403

@@ -24,6 +24,7 @@ from revlens.api.credentials import session_secret
 from revlens.api.routes import router
 from revlens.api.security import LoginLimiter
 from revlens.cli.output import plain
+from revlens.dashboard.pages import router as pages_router
 from revlens.errors import ImportAborted, RevlensError, WarehouseError
 from revlens.model.warehouse import Warehouse, resolve_path
 
@@ -80,6 +81,7 @@ def create_app(
     )
     app.middleware("http")(_security_headers)
     app.include_router(router)
+    app.include_router(pages_router)
     static = resources.files("revlens.dashboard") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
     _add_docs(app)

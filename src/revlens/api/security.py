@@ -93,7 +93,11 @@ def _check_csrf(request: Request) -> None:
         return
     expected = csrf_token(request)
     given = request.headers.get(CSRF_HEADER)
-    if not expected or not given or not secrets.compare_digest(expected, given):
+    if (
+        not expected
+        or not given
+        or not secrets.compare_digest(expected.encode(), given.encode("utf-8", "surrogateescape"))
+    ):
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
             detail=f"missing or wrong {CSRF_HEADER} header for a write with a session cookie",
