@@ -17,7 +17,7 @@ from revlens.compile.periods import Grain, add_months, shifted
 from revlens.compile.query import KpiQuery
 from revlens.errors import RevlensError, UnknownName
 from revlens.funnel.engine import FunnelQuery
-from revlens.model.warehouse import Warehouse
+from revlens.model.warehouse import Reader, Warehouse
 from revlens.params import (
     attribution_model,
     choice,
@@ -168,7 +168,7 @@ def funnel_query(
 
 
 def attribution_journeys(
-    wh: Warehouse,
+    wh: Reader,
     *,
     model: str,
     conversion: str = "customer",
@@ -197,7 +197,7 @@ def attribution_journeys(
 
 
 def make_plan(
-    wh: Warehouse | None,
+    wh: Reader | None,
     *,
     revenue_goal: float | None = None,
     average_deal_size: float | None = None,

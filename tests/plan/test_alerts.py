@@ -529,9 +529,7 @@ def test_webhook_url_from_the_environment() -> None:
 
 
 # -- the command ------------------------------------------------------------------------------
-SLA_RULE = (
-    "  - {name: follow-up, kind: sla_below, item: mql_followup, threshold: 90%}\n"
-)
+SLA_RULE = "  - {name: follow-up, kind: sla_below, item: mql_followup, threshold: 90%}\n"
 
 
 def rules_file(tmp_path: Path, rules: str, settings: str = "") -> Path:

@@ -19,7 +19,7 @@ import ibis
 from revlens.attribution.journeys import Journey
 from revlens.compile.context import Context
 from revlens.errors import RevlensError
-from revlens.model.warehouse import Warehouse
+from revlens.model.warehouse import Reader
 
 Conversion = Literal["lead", "mql", "sql", "opportunity", "customer", "pipeline", "revenue"]
 CONVERSIONS: tuple[str, ...] = (
@@ -57,7 +57,7 @@ def conversions(ctx: Context, kind: str, lo: Any, hi: Any) -> Any:
 
 
 def warehouse_journeys(
-    wh: Warehouse,
+    wh: Reader,
     conversion: str,
     *,
     start: dt.date,
@@ -97,14 +97,17 @@ def warehouse_journeys(
         milestones = _milestones(ctx)
         pairs = pairs.left_join(milestones, pairs.contact_id == milestones.m_contact)
         days = (pairs.conv_ts.epoch_seconds() - pairs.t_ts.epoch_seconds()) / 86400.0
-        order = [pairs.t_ts, pairs.t_id]
         gathered = pairs.group_by(["conv_id", "contact_id", "conv_ts", "value"]).aggregate(
-            path=pairs.label.collect(order_by=order),
-            days=days.collect(order_by=order),
+            steps=_step(pairs, days=days).collect(),
             # a milestone's touch: the last touch at or before it (its index, 0-based)
             lead_i=(pairs.t_ts <= pairs.m_lead).sum() - 1,
             opp_i=(pairs.t_ts <= pairs.m_opp).sum() - 1,
         )
+        in_order = gathered.steps.sort()
+        gathered = gathered.mutate(
+            path=in_order.map(lambda step: step.label),
+            days=in_order.map(lambda step: step.days),
+        ).drop("steps")
         converted = conv.anti_join(gathered, "conv_id").select(
             path=ibis.literal([], type="array<string>"), value=conv.value
         )
@@ -158,9 +161,14 @@ def _non_converting(ctx: Context, touches: Any, conv: Any, lo: Any, hi: Any) -> 
     range, in order, as one journey each."""
     inside = touches.filter((touches.t_ts >= lo) & (touches.t_ts < hi))
     rest = inside.anti_join(conv.select("contact_id"), inside.t_contact == conv.contact_id)
-    return rest.group_by("t_contact").aggregate(
-        path=rest.label.collect(order_by=[rest.t_ts, rest.t_id])
-    )
+    grouped = rest.group_by("t_contact").aggregate(steps=_step(rest).collect())
+    return grouped.select("t_contact", path=grouped.steps.sort().map(lambda step: step.label))
+
+
+def _step(touches: Any, **extra: Any) -> Any:
+    """One touch as a struct whose natural order is the touch order (time, then id): a
+    collected array of them is sorted in the engine, as Spark has no ordered aggregates."""
+    return ibis.struct({"ts": touches.t_ts, "id": touches.t_id, "label": touches.label, **extra})
 
 
 def _timed(

@@ -22,6 +22,7 @@ __all__ = [
     "OutputFormat",
     "app",
     "console",
+    "open_reader",
     "open_warehouse",
     "print_rows",
     "state",
@@ -29,6 +30,7 @@ __all__ = [
 ]
 from revlens.errors import ImportAborted, RevlensError
 from revlens.model.warehouse import Warehouse, resolve_path
+from revlens.params import choice
 
 app = typer.Typer(
     name="revlens",
@@ -44,6 +46,9 @@ class State:
 
     warehouse: Path | None = None
     debug: bool = False
+    engine: str = "duckdb"
+    lake: Path | None = None
+    spark_master: str | None = None
 
 
 state = State()
@@ -68,6 +73,30 @@ def root(
         ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="duckdb: the warehouse file; spark: the Parquet lake of --lake (queries only).",
+            envvar="REVLENS_ENGINE",
+            show_envvar=True,
+        ),
+    ] = "duckdb",
+    lake: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --engine spark: the lake folder written by `revlens export`.",
+            envvar="REVLENS_LAKE",
+            show_envvar=True,
+        ),
+    ] = None,
+    spark_master: Annotated[
+        str | None,
+        typer.Option(
+            help="Spark master URL (default local[*]), e.g. spark://host:7077.",
+            envvar="REVLENS_SPARK_MASTER",
+            show_envvar=True,
+        ),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option(
@@ -78,11 +107,37 @@ def root(
     """revlens: one trusted set of sales & marketing KPIs from your exports."""
     state.warehouse = warehouse
     state.debug = debug
+    state.engine = choice(engine, "--engine", ("duckdb", "spark"), code="RL044")
+    state.lake = lake
+    state.spark_master = spark_master
 
 
 def open_warehouse(create: bool = False, read_only: bool = False) -> Warehouse:
-    """The warehouse of --warehouse; queries open it read-only, so several can run at once."""
+    """The DuckDB warehouse of --warehouse, for commands that write or read its own tables
+    (imports, targets, tokens); queries open it read-only, so several can run at once."""
+    if state.engine == "spark":
+        raise RevlensError(
+            "this command works on the DuckDB warehouse; Spark only reads a lake",
+            code="RL046",
+            fix="run it without --engine spark (then `revlens export` to refresh the lake)",
+        )
     return Warehouse.open(state.warehouse, create=create, read_only=read_only)
+
+
+def open_reader() -> Any:
+    """What queries read: the DuckDB warehouse (read-only) or, with --engine spark, the lake
+    of --lake on Spark. Both answer model.warehouse.Reader; the KPIs are the same code."""
+    if state.engine == "spark":
+        from revlens.engines.spark import LakeReader
+
+        if state.lake is None:
+            raise RevlensError(
+                "--engine spark needs --lake PATH",
+                code="RL047",
+                fix="write a lake with `revlens export --format parquet --out PATH`",
+            )
+        return LakeReader(state.lake, state.spark_master)
+    return Warehouse.open(state.warehouse, read_only=True)
 
 
 FormatOption = Annotated[

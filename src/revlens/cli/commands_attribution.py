@@ -22,7 +22,7 @@ from revlens.attribution.registry import (
     parse_custom_weights,
     parse_weights,
 )
-from revlens.cli.app import FormatOption, app, console, open_warehouse, print_rows
+from revlens.cli.app import FormatOption, app, console, open_reader, print_rows
 from revlens.cli.output import OutputFormat, err_console
 from revlens.service import attribution_journeys
 
@@ -161,7 +161,7 @@ def attribution(
         journeys = read_path_file(paths, columns)
         source = str(paths)
     else:
-        with open_warehouse(read_only=True) as wh:
+        with open_reader() as wh:
             journeys, source = attribution_journeys(
                 wh,
                 model=model,

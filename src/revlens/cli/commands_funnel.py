@@ -8,7 +8,15 @@ from typing import Annotated, Any
 
 import typer
 
-from revlens.cli.app import FormatOption, app, console, open_warehouse, print_rows, to_json
+from revlens.cli.app import (
+    FormatOption,
+    app,
+    console,
+    open_reader,
+    open_warehouse,
+    print_rows,
+    to_json,
+)
 from revlens.cli.commands_kpi import CatalogOption
 from revlens.cli.output import OutputFormat, format_value
 from revlens.compile.periods import Grain
@@ -103,7 +111,7 @@ def funnel(
         entity=entity,
         project=catalog,
     )
-    with open_warehouse(read_only=True) as wh:
+    with open_reader() as wh:
         result = run_funnel(wh, query)
     if format is not OutputFormat.table:
         print_rows(result.rows, format)
@@ -154,7 +162,7 @@ def cohorts(
     format: FormatOption = OutputFormat.table,
 ) -> None:
     """Cohort matrix: entry period x months since entry -> cumulative conversion."""
-    with open_warehouse(read_only=True) as wh:
+    with open_reader() as wh:
         matrix = cohort_matrix(
             wh,
             from_stage,
@@ -198,7 +206,7 @@ def velocity(
     format: FormatOption = OutputFormat.table,
 ) -> None:
     """Time between two stages (or in a stage): histogram and trend by period."""
-    with open_warehouse(read_only=True) as wh:
+    with open_reader() as wh:
         v = stage_velocity(
             wh,
             from_stage,

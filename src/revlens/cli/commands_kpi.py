@@ -7,7 +7,15 @@ from typing import Annotated, Any
 
 import typer
 
-from revlens.cli.app import FormatOption, app, console, open_warehouse, print_rows, to_json
+from revlens.cli.app import (
+    FormatOption,
+    app,
+    console,
+    open_reader,
+    open_warehouse,
+    print_rows,
+    to_json,
+)
 from revlens.cli.output import OutputFormat, format_change, format_value
 from revlens.compile.periods import Grain
 from revlens.compile.query import run_kpis
@@ -113,7 +121,7 @@ def kpi(
         compare=compare,
         project=catalog,
     )
-    with open_warehouse(read_only=True) as wh:
+    with open_reader() as wh:
         result = run_kpis(wh, query, cat)
     rows = result.to_records()
     if format is OutputFormat.json:

@@ -11,7 +11,15 @@ from typing import Annotated
 
 import typer
 
-from revlens.cli.app import FormatOption, app, console, open_warehouse, print_rows, state, to_json
+from revlens.cli.app import (
+    FormatOption,
+    app,
+    console,
+    open_reader,
+    print_rows,
+    state,
+    to_json,
+)
 from revlens.cli.output import OutputFormat, err_console, format_value
 from revlens.compile.periods import Grain
 from revlens.errors import RevlensError
@@ -83,7 +91,7 @@ def sla(
         )
     cfg = sla_config_for(config)
     day = parse_day(as_of, "--as-of")
-    with open_warehouse(read_only=True) as wh:
+    with open_reader() as wh:
         report = sla_report(
             wh,
             cfg,
@@ -256,6 +264,6 @@ def _check(
     check_references(cfg, catalog, sla_cfg, str(source))
     url = webhook_url(webhook, cfg, os.environ)
     day = parse_day(as_of, "--as-of")
-    with open_warehouse(read_only=True) as wh:
+    with open_reader() as wh:
         result = check_alerts(wh, cfg, catalog=catalog, sla=sla_cfg, as_of=day)
     return result, url, cfg

@@ -7,9 +7,17 @@ from typing import Annotated, Any
 
 import typer
 
-from revlens.cli.app import FormatOption, app, console, open_warehouse, print_rows, to_json
+from revlens.cli.app import (
+    FormatOption,
+    app,
+    console,
+    open_reader,
+    open_warehouse,
+    print_rows,
+    to_json,
+)
 from revlens.cli.output import OutputFormat, format_value
-from revlens.model.warehouse import Warehouse
+from revlens.model.warehouse import Reader
 from revlens.params import parse_day
 from revlens.plan.planner import STAGES, Plan
 from revlens.service import make_plan, month_total, save_plan_targets
@@ -65,8 +73,8 @@ def plan(
 ) -> None:
     """Plan the funnel: reverse from a revenue goal to the visits it needs, or forward from
     traffic to customers and revenue."""
-    reading: AbstractContextManager[Warehouse | None] = (
-        open_warehouse(read_only=True) if from_history else nullcontext(None)
+    reading: AbstractContextManager[Reader | None] = (
+        open_reader() if from_history else nullcontext(None)
     )
     with reading as wh:
         result, note = make_plan(
@@ -152,7 +160,7 @@ def pacing(
     probability of reaching the target and a status (on track / at risk / off track)."""
     from revlens.plan.pacing import pacing_rows
 
-    with open_warehouse(read_only=True) as wh:
+    with open_reader() as wh:
         rows = pacing_rows(wh, period, as_of=parse_day(as_of, "--as-of"), seed=seed)
     if not rows and format is OutputFormat.table:
         console.print(

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from revlens.cli.app import app, console, open_warehouse
+from revlens.cli.app import app, console, open_reader
 from revlens.cli.commands_kpi import CatalogOption
 from revlens.compile.periods import Grain
 from revlens.report.excel import check_output, write_report
@@ -60,7 +60,7 @@ def excel(
     )
     check_output(out)  # before the queries: a wrong --out fails at once
     cat = catalog_for(catalog)
-    with open_warehouse(read_only=True) as wh:
+    with open_reader() as wh:
         report = write_report(out, wh, filters, cat)
     console.print(
         f"wrote {out} ({report.start} .. {report.end}, filters: {filters.describe()})",

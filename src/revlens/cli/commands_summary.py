@@ -11,7 +11,15 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from revlens.catalog.spec import load_catalog
-from revlens.cli.app import FormatOption, app, console, open_warehouse, print_rows, state
+from revlens.cli.app import (
+    FormatOption,
+    app,
+    console,
+    open_reader,
+    open_warehouse,
+    print_rows,
+    state,
+)
 from revlens.cli.output import OutputFormat, format_change, format_value
 from revlens.compile.context import Context
 from revlens.compile.measures import MEASURES
@@ -89,7 +97,7 @@ def summary(
 ) -> None:
     """Headline KPIs: leads, MQLs, SQLs, opportunities, customers, revenue, spend, CPL, CAC,
     win rate, with the previous period and targets."""
-    with open_warehouse(read_only=True) as wh:
+    with open_reader() as wh:
         print_summary(
             wh, parse_day(start, "--from"), parse_day(end, "--to", month_end=True), format
         )

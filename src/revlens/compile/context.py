@@ -11,7 +11,7 @@ from typing import Any
 import ibis
 
 from revlens.compile.money import daily_rates, in_reporting_currency
-from revlens.model.warehouse import Warehouse, WarehouseSettings
+from revlens.model.warehouse import Reader, WarehouseSettings
 
 MARKETING_DIMS = ("channel", "source", "medium", "campaign", "ad")
 CONTACT_DIMS = ("segment", "country", "owner", "account")
@@ -32,7 +32,7 @@ def union_all(first: Any, *rest: Any) -> Any:
 class Context:
     """One query's view of the warehouse."""
 
-    wh: Warehouse
+    wh: Reader
     lookback_days: int = 90
     window_days: int = 90
     _cache: dict[str, Any] = field(default_factory=dict)

@@ -26,7 +26,7 @@ from revlens.compile.periods import (
     shifted,
 )
 from revlens.errors import RevlensError, UnknownName
-from revlens.model.warehouse import Warehouse
+from revlens.model.warehouse import Reader
 
 Mode = Literal["period", "cohort"]
 Key = tuple[dt.date, tuple[str | None, ...]]
@@ -98,7 +98,7 @@ class _Agg:
     means: dict[Key, float | None]
 
 
-def run_kpis(wh: Warehouse, query: KpiQuery, catalog: Catalog) -> KpiResult:
+def run_kpis(wh: Reader, query: KpiQuery, catalog: Catalog) -> KpiResult:
     """Compute the KPIs of `query`, with targets and the comparison when asked."""
     if query.filters:
         inner = query.model_copy(update={"by": widened(query.by, query.filters), "filters": {}})
@@ -470,7 +470,7 @@ def _attach_previous(
 
 
 def _attach_targets(
-    wh: Warehouse, rows: list[dict[str, Any]], specs: list[KpiSpec], query: KpiQuery
+    wh: Reader, rows: list[dict[str, Any]], specs: list[KpiSpec], query: KpiQuery
 ) -> None:
     """Join targets: an exact period match, else (for counts and sums) the sum of the
     targets that lie inside the row's period. Attainment = value / target, inverted for

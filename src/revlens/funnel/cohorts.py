@@ -12,7 +12,7 @@ import ibis
 from revlens.compile.context import Context
 from revlens.compile.periods import Calendar, Grain, bucket_expr, periods, shifted
 from revlens.errors import UnknownName
-from revlens.model.warehouse import Warehouse
+from revlens.model.warehouse import Reader
 
 MONTH_DAYS = 30.4375  # an average month: months since entry are blocks of this many days
 
@@ -28,7 +28,7 @@ class CohortMatrix:
 
 
 def cohort_matrix(
-    wh: Warehouse,
+    wh: Reader,
     from_stage: str,
     to_stage: str,
     *,

@@ -23,7 +23,7 @@ from revlens.compile.context import CONTACT_DIMS, DIMENSIONS, MARKETING_DIMS, Co
 from revlens.compile.filters import check_filters, keep_filtered, widened
 from revlens.compile.periods import Calendar, Grain, bucket_expr, periods, shifted
 from revlens.errors import RevlensError, UnknownName
-from revlens.model.warehouse import Warehouse
+from revlens.model.warehouse import Reader
 
 DEAL_COLUMNS = {"owner": "owner", "product": "product", "account": "account_id"}
 
@@ -80,7 +80,7 @@ class FunnelResult:
         return pd.DataFrame.from_records(self.rows)
 
 
-def run_funnel(wh: Warehouse, query: FunnelQuery) -> FunnelResult:
+def run_funnel(wh: Reader, query: FunnelQuery) -> FunnelResult:
     """Compute the funnel of `query`: one row per (cohort or period) x dimensions x stage."""
     if query.filters:
         inner = query.model_copy(update={"by": widened(query.by, query.filters), "filters": {}})

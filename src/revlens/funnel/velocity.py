@@ -13,7 +13,7 @@ import numpy as np
 from revlens.compile.context import Context
 from revlens.compile.periods import Calendar, Grain, bucket_expr, periods, shifted
 from revlens.errors import UnknownName
-from revlens.model.warehouse import Warehouse
+from revlens.model.warehouse import Reader
 
 
 @dataclass
@@ -28,7 +28,7 @@ class Velocity:
 
 
 def stage_velocity(
-    wh: Warehouse,
+    wh: Reader,
     from_stage: str,
     to_stage: str | None = None,
     *,

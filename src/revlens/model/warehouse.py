@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
@@ -145,6 +145,18 @@ def resolve_path(path: Path | str | None) -> Path:
         return Path(path)
     env = os.environ.get(ENV_VAR)
     return Path(env) if env else DEFAULT_PATH
+
+
+class Reader(Protocol):
+    """What analytics read through, whichever engine holds the tables: an Ibis backend over
+    the canonical tables, and the settings that give them meaning (stages, currency, ...)."""
+
+    path: Path
+
+    @property
+    def ibis(self) -> Any: ...
+
+    def settings(self) -> WarehouseSettings: ...
 
 
 class Warehouse:

@@ -27,7 +27,7 @@ from revlens.compile.context import Context
 from revlens.compile.periods import Calendar, Grain, add_months, bucket_start, next_bucket
 from revlens.compile.query import KpiQuery, run_kpis
 from revlens.errors import RevlensError, did_you_mean
-from revlens.model.warehouse import Warehouse
+from revlens.model.warehouse import Reader
 from revlens.plan.sla import ITEM_KPI, SlaConfig, read_section, share_value, sla_report
 
 KINDS = ("below_pace", "sla_below", "out_of_range")
@@ -267,7 +267,7 @@ class CheckResult:
 
 
 def check_alerts(
-    wh: Warehouse,
+    wh: Reader,
     config: AlertsConfig,
     *,
     catalog: Catalog,
@@ -298,7 +298,7 @@ def check_alerts(
     return result
 
 
-def _pacing(wh: Warehouse, catalog: Catalog, as_of: dt.date | None) -> list[dict[str, Any]]:
+def _pacing(wh: Reader, catalog: Catalog, as_of: dt.date | None) -> list[dict[str, Any]]:
     try:
         from revlens.plan import pacing
     except ImportError as exc:
@@ -338,7 +338,7 @@ def _below_pace(rule: BelowPaceRule, rows: list[dict[str, Any]], result: CheckRe
 
 
 def _sla_below(
-    wh: Warehouse, rule: SlaBelowRule, sla: SlaConfig, today: dt.date, result: CheckResult
+    wh: Reader, rule: SlaBelowRule, sla: SlaConfig, today: dt.date, result: CheckResult
 ) -> None:
     month = today.replace(day=1)
     if rule.period == "current":
@@ -410,7 +410,7 @@ def latest_complete(today: dt.date, grain: Grain, cal: Calendar) -> tuple[dt.dat
 
 
 def _out_of_range(
-    wh: Warehouse,
+    wh: Reader,
     rule: OutOfRangeRule,
     catalog: Catalog,
     cal: Calendar,

@@ -13,7 +13,7 @@ from revlens.compile.context import Context
 from revlens.compile.measures import MEASURES
 from revlens.compile.query import KpiQuery, run_kpis
 from revlens.funnel.engine import FunnelQuery, run_funnel
-from revlens.model.warehouse import Warehouse
+from revlens.model.warehouse import Reader
 from revlens.plan.planner import LIFECYCLE, RATE_INTO, STAGES, Rate, wilson
 
 
@@ -26,7 +26,7 @@ class History:
     end: dt.date
 
 
-def from_history(wh: Warehouse, *, window_days: int = 365, conversion_days: int = 180) -> History:
+def from_history(wh: Reader, *, window_days: int = 365, conversion_days: int = 180) -> History:
     """Rates of the contacts that entered in the `window_days` ending `conversion_days`
     before the newest data, so every cohort had its full conversion window."""
     newest = Context(wh).data_end()

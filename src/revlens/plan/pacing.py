@@ -26,7 +26,7 @@ from revlens.compile.measures import MEASURES
 from revlens.compile.periods import Grain, add_months
 from revlens.compile.query import KpiQuery, run_kpis
 from revlens.errors import RevlensError
-from revlens.model.warehouse import Warehouse
+from revlens.model.warehouse import Reader
 
 RECENT_DAYS = 28
 SIMULATIONS = 10_000
@@ -62,7 +62,7 @@ def month_of(text: str | None, fallback: dt.date) -> tuple[dt.date, dt.date]:
 
 
 def pacing_rows(
-    wh: Warehouse,
+    wh: Reader,
     period: str | None = None,
     *,
     as_of: dt.date | None = None,
@@ -77,12 +77,15 @@ def pacing_rows(
     newest = ctx.data_end()
     start, end = month_of(period, newest)
     today = min(as_of or newest, end)
-    targets = wh.con.execute(
-        "SELECT kpi, target FROM targets WHERE period_start = ? AND period_end = ? "
-        "AND dimension IS NULL ORDER BY kpi",
-        [start, end],
-    ).fetchall()
-    targets = [(k, float(t)) for k, t in targets if k in catalog.kpis]
+    t = ctx.table("targets")
+    found = (
+        t.filter((t.period_start == start) & (t.period_end == end) & t.dimension.isnull())
+        .select("kpi", "target")
+        .order_by("kpi")
+        .to_pyarrow()
+        .to_pylist()
+    )
+    targets = [(r["kpi"], float(r["target"])) for r in found if r["kpi"] in catalog.kpis]
     if not targets or today < start:
         return []
     ids = tuple(k for k, _ in targets)
@@ -158,7 +161,7 @@ def _status_from_attainment(value: float | None, target: float, direction: Direc
 
 
 def _recent_daily(
-    wh: Warehouse, ids: tuple[str, ...], today: dt.date, catalog: Catalog
+    wh: Reader, ids: tuple[str, ...], today: dt.date, catalog: Catalog
 ) -> dict[str, np.ndarray]:
     """Each additive KPI's daily values over the last RECENT_DAYS days."""
     additive = tuple(k for k in ids if catalog.get(k).kind in (Kind.count, Kind.sum))

@@ -23,7 +23,7 @@ from revlens.compile.context import Context
 from revlens.compile.measures import NO_OUTCOME
 from revlens.compile.periods import Calendar, Grain, Period, add_months, bucket_expr, periods
 from revlens.errors import RevlensError
-from revlens.model.warehouse import Warehouse
+from revlens.model.warehouse import Reader
 
 # item -> the catalogue KPI whose value is the item's actual
 ITEM_KPI = {
@@ -228,7 +228,7 @@ def newest_timestamp(ctx: Context) -> dt.datetime | None:
 
 # -- the report -------------------------------------------------------------------------
 def sla_report(
-    wh: Warehouse,
+    wh: Reader,
     config: SlaConfig | None = None,
     *,
     start: dt.date | None = None,

@@ -14,7 +14,7 @@ from revlens.catalog.spec import Catalog, KpiSpec
 from revlens.compile.context import Context
 from revlens.compile.query import KpiQuery, KpiResult, run_kpis
 from revlens.funnel.engine import FunnelQuery, FunnelResult, run_funnel
-from revlens.model.warehouse import Warehouse
+from revlens.model.warehouse import Reader
 from revlens.report.filters import ReportFilters
 
 TREND_KPIS = (
@@ -63,7 +63,7 @@ class ReportData:
 
 
 def gather(
-    wh: Warehouse,
+    wh: Reader,
     filters: ReportFilters,
     catalog: Catalog,
     *,
@@ -121,7 +121,7 @@ def gather(
     return data
 
 
-def _attribution(wh: Warehouse, data: ReportData, catalog: Catalog) -> None:
+def _attribution(wh: Reader, data: ReportData, catalog: Catalog) -> None:
     """Credit per model for customers and for won revenue, and spend per channel (or
     campaign). Multi-touch credit needs whole journeys, so the models always run over every
     journey; a channel or campaign filter then keeps that value's row."""

@@ -22,7 +22,7 @@ from revlens.attribution.journeys import NONE_CHANNEL
 from revlens.catalog.spec import Catalog, Direction, KpiSpec
 from revlens.compile.periods import Grain
 from revlens.errors import RevlensError
-from revlens.model.warehouse import Warehouse
+from revlens.model.warehouse import Reader
 from revlens.report.data import ATTRIBUTION_MODELS, WINDOW_DAYS, ReportData, gather, keep_row
 from revlens.report.filters import ReportFilters
 from revlens.service import catalog_rows
@@ -105,7 +105,7 @@ class ExcelReport:
 
 
 def build_report(
-    wh: Warehouse,
+    wh: Reader,
     filters: ReportFilters,
     catalog: Catalog,
     *,
@@ -116,7 +116,7 @@ def build_report(
 
 
 def build_workbook(
-    wh: Warehouse,
+    wh: Reader,
     filters: ReportFilters,
     catalog: Catalog,
     *,
@@ -128,7 +128,7 @@ def build_workbook(
 
 def write_report(
     path: Path,
-    wh: Warehouse,
+    wh: Reader,
     filters: ReportFilters,
     catalog: Catalog,
     *,

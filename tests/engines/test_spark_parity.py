@@ -1,0 +1,142 @@
+"""The same KPIs, funnels and attribution on Spark as on DuckDB: the demo data exported as a
+Parquet lake, every KPI of the catalogue by month x channel on both engines, money to the
+cent and everything else to 1e-9 (`make test-spark`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from revlens.attribution import attribute
+from revlens.attribution.warehouse import warehouse_journeys
+from revlens.compile.query import KpiQuery, run_kpis
+from revlens.demo.generate import load_demo
+from revlens.engines.lake import export_lake
+from revlens.funnel.engine import FunnelQuery, run_funnel
+from revlens.model.warehouse import Reader, Warehouse
+from revlens.service import catalog_for
+
+MISSING = (
+    "pyspark is not installed (make test-spark installs it)"
+    if importlib.util.find_spec("pyspark") is None
+    else "Java is not on the PATH (Spark needs a Java 17+ runtime)"
+    if shutil.which("java") is None
+    else None
+)
+pytestmark = [pytest.mark.spark, pytest.mark.skipif(MISSING is not None, reason=MISSING or "")]
+
+START, END = dt.date(2025, 11, 1), dt.date(2026, 10, 31)
+
+
+@pytest.fixture(scope="module")
+def engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Warehouse, Reader]]:
+    from revlens.engines.spark import LakeReader
+
+    folder = tmp_path_factory.mktemp("spark")
+    with Warehouse.open(folder / "demo.duckdb", create=True) as wh:
+        load_demo(wh, contacts=2000, seed=42)
+        export_lake(wh, folder / "lake")
+    duck = Warehouse.open(folder / "demo.duckdb", read_only=True)
+    yield duck, LakeReader(folder / "lake", "local[2]")
+    duck.close()
+
+
+def key(row: dict[str, Any], dims: tuple[str, ...]) -> tuple[Any, ...]:
+    return (
+        row.get("kpi"),
+        row.get("stage"),
+        str(row.get("period_start", row.get("cohort"))),
+        *(row.get(d) for d in dims),
+    )
+
+
+def assert_same_rows(
+    duck: list[dict[str, Any]], spark: list[dict[str, Any]], dims: tuple[str, ...], money: set[str]
+) -> None:
+    left = {key(r, dims): r for r in duck}
+    right = {key(r, dims): r for r in spark}
+    assert left.keys() == right.keys()
+    for k, a in left.items():
+        b = right[k]
+        assert a.keys() == b.keys(), k
+        for field, x in a.items():
+            y = b[field]
+            if isinstance(x, float) and isinstance(y, float):
+                tol = (
+                    0.005
+                    if (a.get("unit") == "money" and field != "attainment") or (field in money)
+                    else 1e-9 * max(1.0, abs(x))
+                )
+                assert abs(x - y) <= tol, (k, field, x, y)
+            else:
+                assert x == y, (k, field, x, y)
+
+
+def test_every_kpi_by_month_and_channel(engines: tuple[Warehouse, Reader]) -> None:
+    duck, spark = engines
+    catalog = catalog_for(None)
+    query = KpiQuery(
+        kpis=tuple(s.id for s in catalog), start=START, end=END, grain="month", by=("channel",)
+    )
+    a, b = run_kpis(duck, query, catalog).rows, run_kpis(spark, query, catalog).rows
+    assert len(a) > 64 * 12
+    assert_same_rows(a, b, ("channel",), set())
+
+
+def test_cohort_kpis_and_comparisons(engines: tuple[Warehouse, Reader]) -> None:
+    duck, spark = engines
+    catalog = catalog_for(None)
+    query = KpiQuery(
+        kpis=("lead_to_mql", "mql_to_sql", "win_rate", "revenue", "cpl"),
+        start=START,
+        end=END,
+        grain="quarter",
+        mode="cohort",
+        compare="year",
+    )
+    assert_same_rows(
+        run_kpis(duck, query, catalog).rows, run_kpis(spark, query, catalog).rows, (), set()
+    )
+
+
+def test_the_lead_to_customer_funnel_by_channel(engines: tuple[Warehouse, Reader]) -> None:
+    duck, spark = engines
+    for mode in ("cohort", "period"):
+        query = FunnelQuery(
+            stages=("lead", "mql", "sql", "opportunity", "customer"),
+            start=START,
+            end=END,
+            grain="month",
+            by=("channel",),
+            mode=mode,
+        )
+        assert_same_rows(
+            run_funnel(duck, query).rows, run_funnel(spark, query).rows, ("channel",), set()
+        )
+
+
+@pytest.mark.parametrize("conversion", ["customer", "revenue"])
+def test_attribution_of_the_same_journeys(
+    engines: tuple[Warehouse, Reader], conversion: str
+) -> None:
+    duck, spark = engines
+    results = []
+    for wh in (duck, spark):
+        journeys = warehouse_journeys(
+            wh, conversion, start=START, end=END, level="channel", lookback_days=90, timed=True
+        )
+        results.append(
+            attribute(
+                journeys,
+                ["first_touch", "linear", "time_decay", "markov", "shapley"],
+                level="channel",
+            ).rows
+        )
+    rows = [{**r, "kpi": r["model"]} for r in results[0]]
+    other = [{**r, "kpi": r["model"]} for r in results[1]]
+    assert_same_rows(rows, other, ("channel",), {"value", "value_share"})
