@@ -10,7 +10,7 @@ CONTACTS ?= 20000
 SEED ?= 42
 PORT ?= 8000
 
-.PHONY: setup run test lint typecheck pytest bench clean browser
+.PHONY: setup run test test-spark lint typecheck pytest bench clean browser
 
 setup: $(STAMP)
 
@@ -41,7 +41,13 @@ typecheck: setup
 	$(BIN)/mypy
 
 pytest: setup
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not spark"
+
+# The same KPIs, funnels and attribution on local Spark (needs Java 17+): the Spark extra
+# into .venv, then the tests marked spark (DuckDB and Spark results compared).
+test-spark: setup
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
+	$(BIN)/pytest -m spark
 
 bench: setup
 	$(BIN)/python benchmarks/run.py

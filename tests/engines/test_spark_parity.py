@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import json
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from subprocess import CompletedProcess
 from typing import Any
 
 import pytest
@@ -140,3 +143,49 @@ def test_attribution_of_the_same_journeys(
     rows = [{**r, "kpi": r["model"]} for r in results[0]]
     other = [{**r, "kpi": r["model"]} for r in results[1]]
     assert_same_rows(rows, other, ("channel",), {"value", "value_share"})
+
+
+def test_the_cli_answers_the_same_on_spark(
+    tmp_path: Path, revlens: Callable[..., CompletedProcess[str]]
+) -> None:
+    path = tmp_path / "demo.duckdb"
+    with Warehouse.open(path, create=True) as wh:
+        load_demo(wh, contacts=1000, seed=7)
+    assert revlens("export", "--out", str(tmp_path / "lake"), warehouse=path).returncode == 0
+    args = [
+        "kpi",
+        "leads,cpl,win_rate",
+        "--grain",
+        "quarter",
+        "--by",
+        "channel",
+        "--format",
+        "json",
+    ]
+    duck = revlens(*args, warehouse=path)
+    spark = revlens(
+        "--engine",
+        "spark",
+        "--lake",
+        str(tmp_path / "lake"),
+        "--spark-master",
+        "local[2]",
+        *args,
+        timeout=600,
+    )
+    assert duck.returncode == 0 and spark.returncode == 0, spark.stderr
+    assert_same_rows(json.loads(duck.stdout), json.loads(spark.stdout), ("channel",), set())
+    refused = revlens(
+        "--engine",
+        "spark",
+        "--lake",
+        str(tmp_path / "lake"),
+        "targets",
+        "set",
+        "leads",
+        "--target",
+        "5",
+        "--period",
+        "2026-01",
+    )
+    assert refused.returncode == 1 and "RL046" in refused.stderr
