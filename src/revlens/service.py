@@ -8,7 +8,9 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from revlens.attribution import AttributionResult, attribute
 from revlens.attribution.journeys import Journey
+from revlens.attribution.registry import ModelOptions, build_models
 from revlens.catalog.dimensions import load_groupings
 from revlens.catalog.spec import Catalog, Kind, load_catalog
 from revlens.compile.context import DIMENSIONS, Context
@@ -194,6 +196,32 @@ def attribution_journeys(
         timed=needs_timing(list(names(model))),
     )
     return journeys, f"{conversion} conversions {lo} .. {hi}, {lookback} lookback"
+
+
+def warehouse_attribution(
+    wh: Reader,
+    *,
+    model: str,
+    conversion: str = "customer",
+    level: str = "channel",
+    lookback: str = "90d",
+    start: str | None = None,
+    end: str | None = None,
+    seed: int = 0,
+) -> tuple[AttributionResult, str]:
+    """Credit per `level` value under each model (default options) for the warehouse's
+    journeys: the question of `GET /api/attribution` and the dashboard's page."""
+    models = build_models(model, ModelOptions())  # a mistyped model fails before any query
+    journeys, source = attribution_journeys(
+        wh,
+        model=model,
+        conversion=conversion,
+        level=level,
+        lookback=lookback,
+        start=start,
+        end=end,
+    )
+    return attribute(journeys, models, level=level, seed=seed), source
 
 
 def make_plan(

@@ -21,8 +21,7 @@ from revlens.api.security import (
     session_principal,
     start_session,
 )
-from revlens.attribution import attribute
-from revlens.attribution.registry import DEFAULT_MODELS, ModelOptions, build_models
+from revlens.attribution.registry import DEFAULT_MODELS
 from revlens.cli.output import plain
 from revlens.compile.query import run_kpis
 from revlens.errors import RevlensError
@@ -185,9 +184,8 @@ def attribution(
     seed: Annotated[int, Query(ge=0, description="Seed of random draws.")] = 0,
 ) -> list[dict[str, Any]]:
     """Credit per channel under each model (`revlens attribution` over the warehouse)."""
-    models_ = build_models(model, ModelOptions())
     with _state(request).access.read() as wh:
-        journeys, _source = service.attribution_journeys(
+        result, _source = service.warehouse_attribution(
             wh,
             model=model,
             conversion=conversion,
@@ -195,8 +193,8 @@ def attribution(
             lookback=lookback,
             start=start,
             end=end,
+            seed=seed,
         )
-    result = attribute(journeys, models_, level=level, seed=seed)
     return plain(result.rows)  # type: ignore[no-any-return]
 
 

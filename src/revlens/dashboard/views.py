@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from revlens import service
-from revlens.attribution import attribute
-from revlens.attribution.registry import DEFAULT_MODELS, ModelOptions, build_models
+from revlens.attribution.registry import DEFAULT_MODELS
 from revlens.attribution.warehouse import CONVERSIONS
 from revlens.catalog.spec import Catalog, Direction
 from revlens.cli.output import plain
@@ -263,18 +262,13 @@ def _attribution_rows(
     wh: Warehouse, f: PageFilters, models: str, conversion: str
 ) -> tuple[list[Row], str]:
     """`GET /api/attribution` rows for one conversion, computed the way the route does."""
-    journeys, source = service.attribution_journeys(
+    result, source = service.warehouse_attribution(
         wh,
         model=models,
         conversion=conversion,
         level=ATTRIBUTION_LEVEL,
         start=f.start,
         end=f.end,
-    )
-    result = attribute(
-        journeys,
-        build_models(models, ModelOptions()),
-        level=ATTRIBUTION_LEVEL,
         seed=ATTRIBUTION_SEED,
     )
     return plain(result.rows), source
