@@ -5,6 +5,7 @@ resolved to contacts), built once per query and cached in the engine."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,8 @@ def union_all(first: Any, *rest: Any) -> Any:
     schema = ibis.schema(
         {name: dtype.copy(nullable=True) for name, dtype in first.schema().items()}
     )
+    if not rest:
+        return first
     return first.cast(schema).union(*[t.cast(schema) for t in rest], distinct=False)
 
 
@@ -35,6 +38,10 @@ class Context:
     wh: Reader
     lookback_days: int = 90
     window_days: int = 90
+    # the marketing dimensions first-touch resolution carries (a KPI query: those it groups by)
+    marketing_dims: tuple[str, ...] = MARKETING_DIMS
+    # whether a contact dimension is asked for (session measures skip resolving contacts)
+    contact_dims: bool = True
     _cache: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -85,15 +92,15 @@ class Context:
         """(contact_id, stage, ts): every lifecycle stage event, plus the dates CRMs often do
         not log as events: created_at as the lead date of contacts with no lead event, each
         opportunity's creation as the opportunity stage, each won close as customer."""
-        return self.cached("lifecycle_events", self._build_lifecycle_events)
+        return self.cached("lifecycle_events", lambda: self._lifecycle_union().distinct())
 
-    def _build_lifecycle_events(self) -> Any:
+    def _lifecycle_union(self) -> Any:
         events = self.table("stage_events").select("contact_id", "stage", "ts")
         contacts = self.table("contacts")
         lead = self.stage("lead")
         unlogged_leads = contacts.anti_join(events.filter(events.stage == lead), "contact_id")
         opps = self.table("opportunities").filter(lambda t: t.contact_id.notnull())
-        union = union_all(
+        return union_all(
             events,
             unlogged_leads.select(
                 "contact_id", stage=ibis.literal(lead), ts=unlogged_leads.created_at
@@ -105,102 +112,132 @@ class Context:
                 "contact_id", stage=ibis.literal(self.stage("customer")), ts=opps.closed_at
             ),
         )
-        return union.distinct()
 
     def stage_dates(self) -> Any:
         """(contact_id, stage, ts): the first time each contact reached each stage (repeats
-        count once), from `lifecycle_events`."""
+        count once): one MIN over the lifecycle events' UNION ALL, materialised once."""
         return self.cached("stage_dates", self._build_stage_dates)
 
     def _build_stage_dates(self) -> Any:
-        events = self.lifecycle_events()
+        events = self._lifecycle_union()
         return events.group_by(["contact_id", "stage"]).aggregate(ts=events.ts.min())
 
-    def contact_touches(self) -> Any:
-        """Touchpoints with the contact they belong to, anonymous ones through identities."""
-        return self.cached("contact_touches", self._build_contact_touches)
-
-    def _build_contact_touches(self) -> Any:
+    def touches(self, columns: Sequence[str] = MARKETING_DIMS) -> Any:
+        """(touchpoint_id, contact_id, ts, *columns): touchpoints with the contact they
+        belong to, anonymous ones through identities. Not materialised: a query that reads
+        it once streams it, with only the columns it needs."""
         tp = self.table("touchpoints")
         ids = self.table("identities").select(id_anon="anonymous_id", id_contact="contact_id")
-        direct = tp.filter(tp.contact_id.notnull())
-        stitched = (
-            tp.filter(tp.contact_id.isnull() & tp.anonymous_id.notnull())
-            .join(ids, tp.anonymous_id == ids.id_anon)
-            .mutate(contact_id=lambda t: t.id_contact)
-            .drop("id_anon", "id_contact")
-        )
-        cols = ["touchpoint_id", "contact_id", "ts", *MARKETING_DIMS]
-        return union_all(direct.select(*cols), stitched.select(*cols))
+        cols = ["touchpoint_id", "contact_id", "ts", *columns]
+        direct = tp.filter(tp.contact_id.notnull()).select(*cols)
+        anon = tp.filter(tp.contact_id.isnull() & tp.anonymous_id.notnull())
+        stitched = anon.join(ids, anon.anonymous_id == ids.id_anon)
+        stitched = stitched.select(
+            "touchpoint_id", "ts", *columns, contact_id=stitched.id_contact
+        ).select(*cols)
+        return union_all(direct, stitched)
 
-    def touch_dims(self, events: Any, which: str = "first") -> Any:
-        """`events` (with contact_id and ts) plus the marketing dimensions of the contact's
-        first (or last) touchpoint within the lookback window before each event (null when
-        there is none). Touches are found once per distinct (contact, time) and joined back
-        on it, so the result does not depend on row order."""
-        moments = events.select("contact_id", "ts").distinct()
-        touches = self.contact_touches().select(
-            t_contact="contact_id",
-            t_ts="ts",
-            t_id="touchpoint_id",
-            **{f"t_{d}": d for d in MARKETING_DIMS},
+    def contact_touches(self) -> Any:
+        """`touches()` with every marketing dimension, materialised once per query (for the
+        readers that scan it several times, such as journeys)."""
+        return self.cached("contact_touches", self.touches)
+
+    def _touch_pairs(self, moments: Any, dims: Sequence[str], *, left: bool = False) -> Any:
+        """`moments` (contact_id, ts, ...) joined to the contact's touches within the
+        lookback window before each (t_ts, t_id, t_<dim>)."""
+        t = self.touches(dims)
+        t = t.select(
+            t_contact="contact_id", t_ts="ts", t_id="touchpoint_id", **{f"t_{d}": d for d in dims}
         )
         lookback = ibis.interval(days=self.lookback_days)
-        pairs = moments.join(
-            touches,
-            (moments.contact_id == touches.t_contact)
-            & (touches.t_ts <= moments.ts)
-            & (touches.t_ts >= moments.ts - lookback),
+        cond = (
+            (moments.contact_id == t.t_contact)
+            & (t.t_ts <= moments.ts)
+            & (t.t_ts >= moments.ts - lookback)
         )
-        order = (
-            [pairs.t_ts, pairs.t_id]
-            if which == "first"
-            else [ibis.desc(pairs.t_ts), ibis.desc(pairs.t_id)]
+        return moments.left_join(t, cond) if left else moments.join(t, cond)
+
+    def touch_dims(
+        self,
+        events: Any,
+        which: str = "first",
+        *,
+        dims: Sequence[str] | None = None,
+        unique_rows: bool = False,
+    ) -> Any:
+        """`events` (with contact_id and ts) plus the marketing dimensions `dims` (default:
+        `self.marketing_dims`) of the contact's first (or last) touchpoint within the
+        lookback window before each event, by (touch time, touchpoint id) (null when there
+        is none; the other marketing dimensions are null).
+
+        Without `unique_rows` the touch is found once per distinct (contact, time) by an
+        arg-min (arg-max) over the key (touch time, touchpoint id), which DuckDB and Spark
+        both run (FIRST ... ORDER BY, MIN_BY), and joined back on it, so the result does not
+        depend on row order. With `unique_rows` (no two rows of `events` alike, as in the
+        batched first-touch query, which can be large) each row is left-joined to its
+        touches and the first pair kept by a ROW_NUMBER per row: no join back, and a sort
+        that DuckDB spills under its memory limit, where the arg-min's hash aggregate over
+        hundreds of millions of (event, touch) pairs ran out of memory."""
+        dims = list(self.marketing_dims if dims is None else dims)
+        keep = [c for c in events.columns if c not in MARKETING_DIMS]
+        nulls = {d: ibis.null().cast("string") for d in MARKETING_DIMS if d not in dims}
+        if not dims:
+            return events.select(*keep, **nulls)
+        if unique_rows:
+            pairs = self._touch_pairs(events.select(*keep), dims, left=True)
+            order = (
+                [pairs.t_ts, pairs.t_id]
+                if which == "first"
+                else [ibis.desc(pairs.t_ts), ibis.desc(pairs.t_id)]
+            )
+            ranked = pairs.mutate(_rank=ibis.row_number().over(group_by=keep, order_by=order))
+            ranked = ranked.filter(ranked._rank == 0)
+            return ranked.select(*keep, **{d: ranked[f"t_{d}"] for d in dims}, **nulls)
+        moments = events.select("contact_id", "ts").distinct()
+        pairs = self._touch_pairs(moments, dims)
+        found = pairs.group_by(["contact_id", "ts"]).aggregate(
+            _touch=self._chosen(pairs, dims, which)
         )
-        ranked = pairs.mutate(
-            ft_rank=ibis.row_number().over(group_by=[pairs.contact_id, pairs.ts], order_by=order)
-        )
-        chosen = ranked.filter(ranked.ft_rank == 0).select(
-            ft_contact="contact_id", ft_ts="ts", **{f"ft_{d}": f"t_{d}" for d in MARKETING_DIMS}
-        )
-        base = events.drop(*[d for d in MARKETING_DIMS if d in events.columns])
+        found = found.select(ft_contact="contact_id", ft_ts="ts", _touch="_touch")
+        base = events.select(*keep)
         out = base.left_join(
-            chosen, (base.contact_id == chosen.ft_contact) & (base.ts == chosen.ft_ts)
+            found, (base.contact_id == found.ft_contact) & (base.ts == found.ft_ts)
         )
-        return out.mutate(**{d: out[f"ft_{d}"] for d in MARKETING_DIMS}).drop(
-            "ft_contact", "ft_ts", *[f"ft_{d}" for d in MARKETING_DIMS]
-        )
+        return out.select(*keep, **{d: out._touch[d] for d in dims}, **nulls)
+
+    @staticmethod
+    def _chosen(pairs: Any, dims: Sequence[str], which: str) -> Any:
+        """The struct of `dims` of the first (or last) touch by (touch time, touchpoint id);
+        null when the event has no touch (a left join's unmatched row)."""
+        value = ibis.struct({d: pairs[f"t_{d}"] for d in dims})
+        key = ibis.struct({"ts": pairs.t_ts, "id": pairs.t_id})
+        return value.argmin(key) if which == "first" else value.argmax(key)
 
     def linear_touch_dims(self, events: Any) -> Any:
         """`events` split evenly over the contact's touches within the lookback before each
         (linear attribution): one row per touch, `value` times 1/touches. An event with no
         touch stays whole, with null dimensions."""
+        dims = list(self.marketing_dims)
         moments = events.select("contact_id", "ts").distinct()
-        touches = self.contact_touches().select(
-            t_contact="contact_id", t_ts="ts", **{f"t_{d}": d for d in MARKETING_DIMS}
-        )
-        lookback = ibis.interval(days=self.lookback_days)
-        pairs = moments.join(
-            touches,
-            (moments.contact_id == touches.t_contact)
-            & (touches.t_ts <= moments.ts)
-            & (touches.t_ts >= moments.ts - lookback),
-        )
+        pairs = self._touch_pairs(moments, dims)
         pairs = pairs.mutate(share=1.0 / pairs.count().over(group_by=[pairs.contact_id, pairs.ts]))
         split = pairs.select(
             lt_contact="contact_id",
             lt_ts="ts",
             lt_share="share",
-            **{f"lt_{d}": f"t_{d}" for d in MARKETING_DIMS},
+            **{f"lt_{d}": f"t_{d}" for d in dims},
         )
+        keep = [c for c in events.columns if c not in MARKETING_DIMS and c != "value"]
         base = events.drop(*[d for d in MARKETING_DIMS if d in events.columns])
         out = base.left_join(
             split, (base.contact_id == split.lt_contact) & (base.ts == split.lt_ts)
         )
-        return out.mutate(
+        return out.select(
+            *keep,
             value=out.value * out.lt_share.fill_null(1.0),
-            **{d: out[f"lt_{d}"] for d in MARKETING_DIMS},
-        ).drop("lt_contact", "lt_ts", "lt_share", *[f"lt_{d}" for d in MARKETING_DIMS])
+            **{d: out[f"lt_{d}"] for d in dims},
+            **{d: ibis.null().cast("string") for d in MARKETING_DIMS if d not in dims},
+        )
 
     def data_end(self) -> dt.date:
         """The date the data runs to: the newest stage event, touchpoint, spend row or

@@ -86,13 +86,17 @@ def events(
 
 
 # -- A. reach, traffic, engagement ------------------------------------------------------
-def _sessions(ctx: Context) -> Any:
+def _sessions(ctx: Context, *, resolve: bool = True) -> Any:
+    """Sessions with `resolved`, their contact (anonymous ones through identities). Without
+    `resolve` (the query asks for no contact dimension) `resolved` is null and the
+    identities are not read: a session's marketing dimensions are its own."""
     tp = ctx.table("touchpoints")
+    s = tp.filter(tp.touch_type == "session")
+    if not resolve:
+        return s.mutate(resolved=NULL_STR)
     ids = ctx.table("identities").select(i_anon="anonymous_id", i_contact="contact_id")
     first_ids = ids.group_by("i_anon").aggregate(i_contact=ids.i_contact.min())
-    s = tp.filter(tp.touch_type == "session").left_join(
-        first_ids, tp.anonymous_id == first_ids.i_anon
-    )
+    s = s.left_join(first_ids, s.anonymous_id == first_ids.i_anon)
     return s.mutate(resolved=ibis.coalesce(s.contact_id, s.i_contact))
 
 
@@ -104,18 +108,18 @@ def _session_events(s: Any, value: Any = 1.0, entity: Any = None) -> Any:
 
 @measure("sessions", "web sessions (touch_type = session)", ("touchpoints",), direct=MARKETING_DIMS)
 def sessions(ctx: Context, p: dict[str, float]) -> Any:
-    return _session_events(_sessions(ctx))
+    return _session_events(_sessions(ctx, resolve=ctx.contact_dims))
 
 
 @measure("bounced_sessions", "sessions with is_bounce", ("touchpoints",), direct=MARKETING_DIMS)
 def bounced_sessions(ctx: Context, p: dict[str, float]) -> Any:
-    s = _sessions(ctx)
+    s = _sessions(ctx, resolve=ctx.contact_dims)
     return _session_events(s.filter(s.is_bounce.fill_null(False)))
 
 
 @measure("pageviews", "pageviews of sessions", ("touchpoints",), direct=MARKETING_DIMS)
 def pageviews(ctx: Context, p: dict[str, float]) -> Any:
-    s = _sessions(ctx)
+    s = _sessions(ctx, resolve=ctx.contact_dims)
     return _session_events(s, s.pageviews.fill_null(0))
 
 
@@ -126,7 +130,7 @@ def pageviews(ctx: Context, p: dict[str, float]) -> Any:
     direct=MARKETING_DIMS,
 )
 def social_sessions(ctx: Context, p: dict[str, float]) -> Any:
-    s = _sessions(ctx)
+    s = _sessions(ctx, resolve=ctx.contact_dims)
     return _session_events(s.filter(s.channel.lower().contains("social")))
 
 
@@ -137,6 +141,9 @@ def social_sessions(ctx: Context, p: dict[str, float]) -> Any:
     direct=MARKETING_DIMS,
 )
 def new_visitors(ctx: Context, p: dict[str, float]) -> Any:
+    """The first session per visitor by (ts, touchpoint_id), ranked by a window: an arg-min
+    per visitor is faster with memory to spare, but its hash aggregate (string states) does
+    not spill, and ran out of memory under the warehouse's limit where the sort spills."""
     s = _sessions(ctx)
     s = s.mutate(visitor=ibis.coalesce(s.resolved, s.anonymous_id, s.session_id, s.touchpoint_id))
     ranked = s.mutate(

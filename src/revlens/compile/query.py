@@ -6,7 +6,7 @@ put together into tidy rows."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import ibis
@@ -14,7 +14,13 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from revlens.catalog.dimensions import Grouping
 from revlens.catalog.spec import Catalog, Direction, Kind, KpiSpec, evaluate
-from revlens.compile.context import CONTACT_DIMS, DIMENSIONS, MARKETING_DIMS, Context
+from revlens.compile.context import (
+    CONTACT_DIMS,
+    DIMENSIONS,
+    MARKETING_DIMS,
+    Context,
+    union_all,
+)
 from revlens.compile.filters import check_filters, keep_filtered, widened
 from revlens.compile.measures import MEASURES, Measure
 from revlens.compile.periods import (
@@ -90,6 +96,10 @@ class KpiResult:
         return pd.DataFrame.from_records(self.rows)
 
 
+# what `prefetch` passes to `_with_dims` after the touch: every marketing dimension is there
+_TOUCHED = replace(MEASURES["leads"], direct=frozenset(MARKETING_DIMS))
+
+
 @dataclass
 class _Agg:
     """A measure aggregated per key: value (sum, distinct count, snapshot or median), mean."""
@@ -109,7 +119,7 @@ def run_kpis(wh: Reader, query: KpiQuery, catalog: Catalog) -> KpiResult:
         )
     specs = [catalog.get(k) for k in query.kpis]
     query = query.model_copy(update={"kpis": tuple(s.id for s in specs)})
-    ctx = Context(wh, lookback_days=query.lookback_days, window_days=query.window_days)
+    ctx = query_context(wh, query)
     try:
         start, end = _range(ctx, query)
         if start > end:
@@ -127,6 +137,19 @@ def run_kpis(wh: Reader, query: KpiQuery, catalog: Catalog) -> KpiResult:
     for row in current:
         row.pop("_bucket", None)
     return KpiResult(query, start, end, current)
+
+
+def query_context(wh: Reader, query: KpiQuery) -> Context:
+    """The context of one query: first touches resolve only the marketing dimensions it
+    groups by, and sessions skip resolving contacts when it asks for no contact dimension."""
+    base = query.base_dims()
+    return Context(
+        wh,
+        lookback_days=query.lookback_days,
+        window_days=query.window_days,
+        marketing_dims=tuple(d for d in MARKETING_DIMS if d in base),
+        contact_dims=any(d in CONTACT_DIMS for d in base),
+    )
 
 
 def _range(ctx: Context, query: KpiQuery) -> tuple[dt.date, dt.date]:
@@ -194,6 +217,85 @@ class _Evaluator:
                     **{name: events[grouping.base].substitute(grouping.mapping, else_=None)}
                 )
         return events
+
+    def _needed(
+        self, name: str, params: dict[str, float], out: dict[tuple[Any, ...], Measure]
+    ) -> None:
+        """The measures (keyed as `measure` keys them) that a KPI or measure name needs."""
+        measure_name, spec = self.resolve(name)
+        if measure_name:
+            m = MEASURES[measure_name]
+            merged = {**m.defaults, **(spec.params if spec else {}), **params}
+            out[(measure_name, tuple(sorted(merged.items())))] = m
+            return
+        assert spec is not None
+        f = spec.formula
+        if spec.kind is Kind.ratio:
+            assert f.numerator and f.denominator
+            names = [f.numerator, f.denominator]
+        elif spec.kind is Kind.derived:
+            assert f.expression
+            names = _names(f.expression)
+        else:  # a snapshot or distribution KPI: its own measure
+            assert f.measure
+            m = MEASURES[f.measure]
+            merged = {**m.defaults, **spec.params, **params}
+            out[(f.measure, tuple(sorted(merged.items())))] = m
+            return
+        for n in names:
+            self._needed(n, spec.params, out)
+
+    def prefetch(self, specs: list[KpiSpec]) -> None:
+        """Aggregate, in ONE query, every summed event measure of `specs` that needs the
+        first (or last) touch's marketing dimensions: their events tagged with the measure's
+        name (UNION ALL), summed per (measure, contact, time), one range join against the
+        touchpoints, the touch per row, then summed per (measure, period, dimensions). The
+        results go where `measure` finds them; other measures take their own path."""
+        base = self.query.base_dims()
+        wanted = [d for d in MARKETING_DIMS if d in base]
+        if not wanted or self.query.mode != "period" or self.query.attribution == "linear":
+            return
+        needed: dict[tuple[Any, ...], Measure] = {}
+        for spec in specs:
+            self._needed(spec.id, {}, needed)
+        lo = ibis.timestamp(dt.datetime.combine(self.start, dt.time()))
+        hi = ibis.timestamp(dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time()))
+        parts: list[Any] = []
+        tags: dict[str, tuple[Any, ...]] = {}
+        for key, m in needed.items():
+            if (
+                key in self.measures
+                or m.style != "event"
+                or m.distinct
+                or m.per_entity
+                or any(d in m.direct for d in base)  # the batch takes every dimension
+                or all(d in m.direct for d in wanted)  # needs no touch
+            ):
+                continue
+            tag = f"{len(tags)}"
+            e = m.build(self.ctx, dict(key[1]))
+            e = e.filter((e.ts >= lo) & (e.ts < hi))
+            parts.append(e.select("contact_id", "ts", "value", _m=ibis.literal(tag)))
+            tags[tag] = key
+        if not parts:
+            return
+        events = union_all(*parts)
+        events = events.group_by(["_m", "contact_id", "ts"]).aggregate(value=events.value.sum())
+        which = "first" if self.query.attribution == "first_touch" else "last"
+        events = self.ctx.touch_dims(events, which, unique_rows=True)
+        events = self._with_dims(events, _TOUCHED)  # contact dimensions and groupings
+        events = events.mutate(
+            bucket=bucket_expr(events.ts, self.query.grain, self.cal, self.start)
+        )
+        by = list(self.query.by)
+        df = events.group_by(["_m", "bucket", *by]).aggregate(value=events.value.sum()).execute()
+        values: dict[str, dict[Key, float | None]] = {tag: {} for tag in tags}
+        for r in df.to_dict("records"):
+            period = self.by_bucket.get(_date(r["bucket"]))
+            if period is not None:
+                values[r["_m"]][(period.start, tuple(_dim(r[d]) for d in by))] = _num(r["value"])
+        for tag, key in tags.items():
+            self.measures[key] = _Agg(values[tag], {})
 
     def _aggregate(self, m: Measure, params: dict[str, float]) -> _Agg:
         by = list(self.query.by)
@@ -402,6 +504,7 @@ class _Evaluator:
         return start
 
     def rows(self, specs: list[KpiSpec]) -> list[dict[str, Any]]:
+        self.prefetch(specs)
         out = []
         for spec in specs:
             for key, values in self.kpi(spec).items():

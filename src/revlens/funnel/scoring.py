@@ -87,10 +87,7 @@ def behaviours(ctx: Context, rules: ScoringRules) -> Any:
     parts = []
     for rule in rules.rules:
         if rule.source == "touchpoints":
-            tp = ctx.contact_touches().join(
-                ctx.table("touchpoints").select("touchpoint_id", "touch_type", "landing_page"),
-                "touchpoint_id",
-            )
+            tp = ctx.touches(("touch_type", "landing_page", "channel"))
             cond = ibis.literal(True)
             if rule.touch_type is not None:
                 cond &= tp.touch_type == rule.touch_type
