@@ -51,7 +51,44 @@ def open_duckdb(
             time.sleep(0.2)
     # Timestamps are stored as naive UTC; the session zone only matters while parsing input.
     con.execute("SET TimeZone = 'UTC'")
+    set_memory_limit(con)
     return con
+
+
+# DuckDB's own default is 80% of RAM, and it uses what it may (a 10M-contact catalogue passed
+# 19 GiB); 6 GB kept it under 7 GB peak, spilling to <warehouse>.tmp/ (benchmarks/RESULTS.md).
+DEFAULT_MEMORY_LIMIT_MB = 6000
+
+
+def memory_limit() -> str:
+    """DuckDB's memory_limit for a revlens connection: $REVLENS_MEMORY_LIMIT (a DuckDB size
+    such as 4GB or 500MB), else 6 GB, or 80% of RAM when that is less."""
+    chosen = os.environ.get("REVLENS_MEMORY_LIMIT", "").strip()
+    if chosen:
+        return chosen
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        ram = 0
+    limit = DEFAULT_MEMORY_LIMIT_MB
+    if ram > 0:
+        limit = min(limit, int(ram * 0.8 / 1e6))
+    return f"{limit}MB"
+
+
+def set_memory_limit(con: duckdb.DuckDBPyConnection) -> None:
+    """Apply `memory_limit()` to a connection; past it DuckDB spills to disk."""
+    limit = memory_limit()
+    try:
+        con.execute(f"SET memory_limit = '{limit.replace(chr(39), '')}'")
+    except duckdb.Error as exc:
+        con.close()
+        raise WarehouseError(
+            "REVLENS_MEMORY_LIMIT is not a memory size DuckDB understands",
+            value=limit,
+            code="RL403",
+            fix="set it to a size such as 4GB or 500MB, or unset it for the default (6GB)",
+        ) from exc
 
 
 def ibis_backend(con: duckdb.DuckDBPyConnection) -> Any:
