@@ -31,6 +31,23 @@ SUBSET: tuple[str, ...] = (
 MONEY = {"revenue", "spend", "cpl", "cac"}
 RATES = {"win_rate", "bounce_rate"}
 
+# The funnel computed three ways (revlens run_funnel, hand_funnel.sql, pandas_funnel.py):
+# cohort mode, monthly cohorts by channel, over the same range.
+FUNNEL_STAGES: tuple[str, ...] = ("lead", "mql", "sql", "opportunity", "customer")
+WINDOW_DAYS = 90
+FUNNEL_FIELDS: tuple[str, ...] = (
+    "count",
+    "conversion_from_first",
+    "conversion_from_previous",
+    "dropped",
+    "median_days",
+    "mean_days",
+    "p90_days",
+)
+EXACT_FIELDS = ("count", "dropped")
+# a funnel value's key is ("<stage>.<field>", cohort month, channel)
+FUNNEL_KEYS: tuple[str, ...] = tuple(f"{s}.{f}" for s in FUNNEL_STAGES for f in FUNNEL_FIELDS)
+
 Key = tuple[str, dt.date, str | None]  # (kpi, month, channel)
 Values = dict[Key, float | None]
 
@@ -85,6 +102,18 @@ def normalise(rows: Iterable[tuple[Any, Any, Any, Any]]) -> Values:
     return out
 
 
+def funnel_values(rows: Iterable[Iterable[Any]]) -> Values:
+    """(month, channel, stage, *FUNNEL_FIELDS) rows as {("stage.field", month, channel): v}."""
+    out: list[tuple[Any, Any, Any, Any]] = []
+    for month, channel, stage, *fields in rows:
+        if len(fields) != len(FUNNEL_FIELDS):
+            raise ValueError(f"{len(fields)} fields, want {FUNNEL_FIELDS}")
+        out += [
+            (f"{stage}.{f}", month, channel, v) for f, v in zip(FUNNEL_FIELDS, fields, strict=True)
+        ]
+    return normalise(out)
+
+
 def to_records(values: Values) -> list[list[Any]]:
     return [[k, m.isoformat(), c, v] for (k, m, c), v in sorted(values.items(), key=_sort)]
 
@@ -99,9 +128,11 @@ def _sort(item: tuple[Key, Any]) -> tuple[str, dt.date, str]:
 
 
 def same(kpi: str, a: float | None, b: float | None) -> bool:
-    """Money to the cent, rates (and every other number) to 1e-9."""
+    """Money to the cent, funnel counts exactly, rates (and every other number) to 1e-9."""
     if a is None or b is None:
         return a is None and b is None
+    if kpi.rsplit(".", 1)[-1] in EXACT_FIELDS:
+        return a == b
     if kpi in MONEY:
         return abs(a - b) < 0.005 + 1e-12 * max(abs(a), abs(b))
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)

@@ -1,4 +1,5 @@
-"""KPI benchmark: revlens against one hand-written DuckDB SQL query and a pandas version.
+"""KPI and funnel benchmark: revlens against a hand-written DuckDB SQL query and a pandas
+version.
 
     make bench
     .venv/bin/python benchmarks/run.py [--sizes 1000000,10000000] [--repeat 3] [--quick]
@@ -12,11 +13,17 @@ every task in a fresh process (peak RSS per task from os.wait4; no cache carries
   revlens_proto   the same with the prototype in proto_first_touch.py patched in
   hand_sql        hand.sql: the core subset as one DuckDB query
   pandas          pandas_impl.py: the core subset in straightforward pandas
+  revlens_funnel  run_funnel: lead -> customer, cohort mode, monthly cohorts x channel
+  hand_sql_funnel hand_funnel.sql: the same funnel as one DuckDB query
+  pandas_funnel   pandas_funnel.py: the same funnel in straightforward pandas
 
-All of them must agree on every (month, channel, KPI) value of the core subset (money to
-the cent, rates to 1e-9); the run fails loudly when they do not. The figures go to the
-measured section of benchmarks/RESULTS.md (not with --quick, a 20,000-contact smoke test
-that doubles as the self-check). Raw timings: benchmarks/data/results-<n>.json.
+The KPI tasks must agree on every (month, channel, KPI) value of the core subset (money to
+the cent, rates to 1e-9), the funnel tasks on every (cohort month, channel, stage) count
+(exactly) and conversion rate and time to convert (to 1e-9); the run fails loudly when
+they do not. The figures go to the measured sections of benchmarks/RESULTS.md, one for the
+KPIs and one for the funnel, each written only when its tasks ran (not with --quick, a
+20,000-contact smoke test that doubles as the self-check). Raw timings:
+benchmarks/data/results-<n>.json (KPIs) and results-funnel-<n>.json.
 """
 
 from __future__ import annotations
@@ -44,23 +51,69 @@ import common  # noqa: E402
 import prepare  # noqa: E402
 
 PY = sys.executable
-TASKS = ("revlens_all", "revlens_subset", "revlens_proto", "hand_sql", "pandas")
+KPI_TASKS = ("revlens_all", "revlens_subset", "revlens_proto", "hand_sql", "pandas")
+FUNNEL_TASKS = ("revlens_funnel", "hand_sql_funnel", "pandas_funnel")
+TASKS = KPI_TASKS + FUNNEL_TASKS
 LABELS = {
     "revlens_all": "revlens, whole catalogue",
     "revlens_subset": "revlens, core subset",
     "revlens_proto": "revlens, core subset + prototype",
     "hand_sql": "hand-written SQL, core subset",
     "pandas": "pandas, core subset",
+    "revlens_funnel": "revlens, funnel",
+    "hand_sql_funnel": "hand-written SQL, funnel",
+    "pandas_funnel": "pandas, funnel",
 }
 RESULTS = HERE / "RESULTS.md"
-BEGIN, END = "<!-- measured: written by benchmarks/run.py -->", "<!-- /measured -->"
+
+
+@dataclass(frozen=True)
+class Family:
+    """Tasks computing the same values, compared with each other and reported together."""
+
+    name: str
+    tasks: tuple[str, ...]
+    reference: str  # the hand-written query: the "x hand SQL" column
+    pandas: str
+    keys: tuple[str, ...]  # the value names every task must give, over months x channels
+    agreement: str  # what the agreement covers, for the report
+    begin: str  # the markers of its measured section in RESULTS.md
+    end: str
+    raw: str  # prefix of its raw results file
+
+
+KPI = Family(
+    "kpi",
+    KPI_TASKS,
+    "hand_sql",
+    "pandas",
+    common.SUBSET,
+    "every (month, channel, KPI) of the core subset (money to the cent, rates to 1e-9)",
+    "<!-- measured: written by benchmarks/run.py -->",
+    "<!-- /measured -->",
+    "results-",
+)
+FUNNEL = Family(
+    "funnel",
+    FUNNEL_TASKS,
+    "hand_sql_funnel",
+    "pandas_funnel",
+    common.FUNNEL_KEYS,
+    "every (cohort month, channel, stage): count and dropped exactly; conversion from the"
+    " first and from the previous stage, median, mean and p90 days to 1e-9",
+    "<!-- measured-funnel: written by benchmarks/run.py -->",
+    "<!-- /measured-funnel -->",
+    "results-funnel-",
+)
+FAMILIES = (KPI, FUNNEL)
 GOAL_SQL, GOAL_PANDAS, GOAL_MB = 1.2, 3.0, 8 * 1024
 QUIET = 0.10  # start a task when other processes use less than this share of the CPUs
 NOISY = 0.25  # a run during which others used more than this is repeated (up to RETRIES)
 RETRIES = 2
-# pandas' peak memory per touchpoints row, measured at 1M contacts (6.8 GB / 12.7 M rows);
-# used to estimate a size before it is run when no smaller size was measured.
-PANDAS_BYTES_PER_TOUCHPOINT = 560
+# pandas' peak memory per touchpoints row, measured at 1M contacts (KPIs: 6.8 GB / 12.7 M
+# rows; funnel: 5,370 MB / 12.7 M rows); used to estimate a size before it is run when no
+# smaller size was measured.
+PANDAS_BYTES_PER_TOUCHPOINT = {"pandas": 560, "pandas_funnel": 440}
 
 
 def log(msg: str) -> None:
@@ -222,9 +275,10 @@ class SizeResult:
     counts: dict[str, int]
     runs: dict[str, list[Run]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
-    failures: list[str] = field(default_factory=list)  # tasks that did not finish
-    problems: list[str] = field(default_factory=list)  # values that differ
-    profile: dict[str, float] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)  # task -> why it did not finish
+    problems: dict[str, list[str]] = field(default_factory=dict)  # family -> differences
+    profile: dict[str, dict[str, float]] = field(default_factory=dict)  # family -> steps
+    compared: dict[str, int] = field(default_factory=dict)  # family -> values compared
 
     def ok_runs(self, task: str) -> list[Run]:
         """The successful runs; the noisy ones only when there is no other."""
@@ -265,17 +319,43 @@ def row_counts(db: Path) -> dict[str, int]:
         con.close()
 
 
-def pandas_estimate(contacts: int, counts: dict[str, int], done: list[SizeResult]) -> float:
-    """Expected peak bytes of the pandas task: scaled from the largest smaller size that ran,
+def pandas_estimate(
+    task: str, contacts: int, counts: dict[str, int], done: list[SizeResult]
+) -> float:
+    """Expected peak bytes of a pandas task: scaled from the largest smaller size that ran,
     else from the touchpoints row count."""
-    measured = [
-        (s.contacts, s.peak("pandas")) for s in done if s.peak("pandas") and s.contacts < contacts
-    ]
+    measured = [(s.contacts, s.peak(task)) for s in done if s.peak(task) and s.contacts < contacts]
     if measured:
         n, mb = max(measured)
         assert mb is not None
         return mb * 2**20 * contacts / n * 1.1
-    return counts["touchpoints"] * PANDAS_BYTES_PER_TOUCHPOINT * 1.1
+    return counts["touchpoints"] * PANDAS_BYTES_PER_TOUCHPOINT[task] * 1.1
+
+
+def families(tasks: tuple[str, ...] | list[str]) -> list[Family]:
+    return [f for f in FAMILIES if any(t in f.tasks for t in tasks)]
+
+
+def agreement(res: SizeResult, fam: Family, todo: list[str]) -> list[str]:
+    """The differences between the first good run of every task of `fam` (the hand-written
+    query first), and any task that does not give the full grid of months x channels."""
+    ran = [t for t in fam.tasks if t in todo]
+    results = {t: res.ok_runs(t)[0].values for t in ran if res.ok_runs(t)}
+    if fam.reference in results:  # the reference first
+        results = {fam.reference: results[fam.reference], **results}
+    problems = common.compare(results, fam.keys)
+    if not any(results.values()):
+        problems.append("no results at all")
+    n_months = len(common.months())
+    for name, values in results.items():
+        grid = {(k, c) for (k, _, c) in values}
+        names = {k for k, _ in grid}
+        if names != set(fam.keys):
+            problems.append(f"{name}: {sorted(set(fam.keys) - names)} missing")
+        if len(values) != n_months * len(grid):
+            problems.append(f"{name}: {len(values)} values, not months x channels")
+    res.compared[fam.name] = len(next(iter(results.values()))) if results else 0
+    return problems
 
 
 def bench_size(
@@ -289,15 +369,17 @@ def bench_size(
     avail = meminfo()["MemAvailable"]
     cap = int(avail * 0.85)
     todo = list(tasks)
-    if "pandas" in todo and not args.force_pandas:
-        need = pandas_estimate(contacts, res.counts, done)
+    for task in ("pandas", "pandas_funnel"):
+        if task not in todo or args.force_pandas:
+            continue
+        need = pandas_estimate(task, contacts, res.counts, done)
         if need > cap:
-            res.skipped["pandas"] = (
+            res.skipped[task] = (
                 f"not run: expected peak memory {need / 2**30:.0f} GiB (scaled from the "
                 f"smaller size) exceeds 85% of the available {avail / 2**30:.0f} GiB"
             )
-            log(f"pandas skipped: {res.skipped['pandas']}")
-            todo.remove("pandas")
+            log(f"{task} skipped: {res.skipped[task]}")
+            todo.remove(task)
     for i in range(repeat):
         for task in todo:
             for attempt in range(RETRIES + 1):
@@ -315,32 +397,22 @@ def bench_size(
                 )
                 if not run.noisy or args.quick or attempt == RETRIES:
                     break
-    # agreement: the first good run of every task on the core subset
-    results = {t: res.ok_runs(t)[0].values for t in todo if res.ok_runs(t)}
-    if "hand_sql" in results:  # the reference first
-        results = {"hand_sql": results["hand_sql"], **results}
-    failed = [t for t in todo if not res.ok_runs(t)]
-    res.failures = [f"{t} failed: {res.runs[t][0].error}" for t in failed]
-    res.problems = common.compare(results)
-    if not any(results.values()):
-        res.problems.append("no results at all")
-    for name, values in results.items():
-        grid = {(k, c) for (k, _, c) in values}
-        kpis = {k for k, _ in grid}
-        if kpis != set(common.SUBSET):
-            res.problems.append(f"{name}: KPIs {sorted(set(common.SUBSET) - kpis)} missing")
-        n_months = len(common.months())
-        if len(values) != n_months * len(grid):
-            res.problems.append(f"{name}: {len(values)} values, not months x channels")
+    res.failures = {t: str(res.runs[t][0].error) for t in todo if not res.ok_runs(t)}
+    for fam in families(todo):
+        res.problems[fam.name] = agreement(res, fam, todo)
     if args.profile and not args.quick:
-        wait_quiet(args.quiet_wait)
-        res.profile = run_profile(db)
+        if any(t in todo for t in ("revlens_all", "revlens_subset", "revlens_proto")):
+            wait_quiet(args.quiet_wait)
+            res.profile["kpi"] = run_profile(db, "profile_revlens.py")
+        if "revlens_funnel" in todo:
+            wait_quiet(args.quiet_wait)
+            res.profile["funnel"] = run_profile(db, "profile_funnel.py")
     return res
 
 
-def run_profile(db: Path) -> dict[str, float]:
+def run_profile(db: Path, script: str) -> dict[str, float]:
     out = subprocess.run(
-        [PY, str(HERE / "profile_revlens.py"), str(db)], check=True, capture_output=True, text=True
+        [PY, str(HERE / script), str(db)], check=True, capture_output=True, text=True
     )
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
@@ -350,15 +422,15 @@ def fmt(value: float | None, spec: str, none: str = "—") -> str:
     return none if value is None else format(value, spec)
 
 
-def table(results: list[SizeResult]) -> str:
+def table(results: list[SizeResult], fam: Family = KPI) -> str:
     head = (
         "| contacts | task | runs | seconds (median) | best | CPU s | peak RSS (MB) "
         "| × hand SQL | pandas ÷ task |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|\n"
     )
     lines = []
     for s in results:
-        sql, pd_ = s.median("hand_sql"), s.median("pandas")
-        for task in TASKS:
+        sql, pd_ = s.median(fam.reference), s.median(fam.pandas)
+        for task in fam.tasks:
             if task in s.skipped:
                 lines.append(f"| {s.contacts:,} | {LABELS[task]} | 0 | not run | | | | | |")
                 continue
@@ -380,11 +452,12 @@ def table(results: list[SizeResult]) -> str:
     return head + "\n".join(lines) + "\n"
 
 
-def verdicts(results: list[SizeResult]) -> list[str]:
+def verdicts(results: list[SizeResult], fam: Family = KPI) -> list[str]:
     out = []
+    revlens = ("revlens_subset", "revlens_proto") if fam is KPI else ("revlens_funnel",)
     for s in results:
-        sql, pd_ = s.median("hand_sql"), s.median("pandas")
-        for task in ("revlens_subset", "revlens_proto"):
+        sql, pd_ = s.median(fam.reference), s.median(fam.pandas)
+        for task in revlens:
             med, peak = s.median(task), s.peak(task)
             if med is None:
                 continue
@@ -397,14 +470,14 @@ def verdicts(results: list[SizeResult]) -> list[str]:
                 parts.append(
                     f"{pd_ / med:.1f}× faster than pandas ({'meets' if ok else 'misses'} ≥ 3×)"
                 )
-            elif "pandas" in s.skipped:
+            elif fam.pandas in s.skipped:
                 parts.append("pandas not run")
             if peak is not None:
                 ok = peak < GOAL_MB
                 parts.append(f"peak {peak / 1024:.2f} GB ({'meets' if ok else 'misses'} < 8 GB)")
             out.append(f"- {s.contacts:,} contacts, {LABELS[task]}: " + "; ".join(parts))
         med_all, peak_all = s.median("revlens_all"), s.peak("revlens_all")
-        if med_all is not None and peak_all is not None:
+        if fam is KPI and med_all is not None and peak_all is not None:
             ok = peak_all < GOAL_MB
             out.append(
                 f"- {s.contacts:,} contacts, {LABELS['revlens_all']}: {med_all:.1f} s; "
@@ -413,12 +486,24 @@ def verdicts(results: list[SizeResult]) -> list[str]:
     return out
 
 
-def report(results: list[SizeResult], argv: list[str], started: dt.datetime) -> str:
+# the tables each family reads, for the row counts of its section
+FUNNEL_TABLES = ("contacts", "touchpoints", "identities", "stage_events", "opportunities")
+PROFILE_INTRO = {
+    "kpi": "Profile of the revlens core subset (`benchmarks/profile_revlens.py`: each"
+    " step alone, in order, shared intermediates first):",
+    "funnel": "Profile of the revlens funnel (`benchmarks/profile_funnel.py`: the steps"
+    " `run_funnel` builds, each materialised and timed alone, in order):",
+}
+
+
+def report(
+    results: list[SizeResult], argv: list[str], started: dt.datetime, fam: Family = KPI
+) -> str:
     m = machine()
     command = " ".join(["benchmarks/run.py", *argv])
     limit = os.environ.get("BENCH_DUCKDB_MEMORY_LIMIT") or "DuckDB's default (80% of RAM)"
     lines = [
-        BEGIN,
+        fam.begin,
         "",
         f"Measured {started:%Y-%m-%d %H:%M} UTC with `{command}`; DuckDB memory_limit:"
         f" {limit}; DuckDB threads: its default (one per CPU).",
@@ -426,7 +511,7 @@ def report(results: list[SizeResult], argv: list[str], started: dt.datetime) -> 
     ]
     lines += ["| machine | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in m.items()]
     lines += ["", "Rows per table (seed 42):", ""]
-    names = list(results[0].counts)
+    names = [n for n in results[0].counts if fam is KPI or n in FUNNEL_TABLES]
     lines.append("| table | " + " | ".join(f"{s.contacts:,} contacts" for s in results) + " |")
     lines.append("|---|" + "---:|" * len(results))
     for n in names:
@@ -439,63 +524,63 @@ def report(results: list[SizeResult], argv: list[str], started: dt.datetime) -> 
         " `× hand SQL` = task / hand SQL (goal ≤ 1.2 for revlens); `pandas ÷ task` ="
         " pandas / task (goal ≥ 3).",
         "",
-        table(results),
+        table(results, fam),
     ]
     for s in results:
         for task, why in s.skipped.items():
-            lines.append(f"- {s.contacts:,} contacts, {task}: {why}.")
-    lines += ["", "Goals:", "", *verdicts(results), ""]
-    lines.append(
-        "Agreement on every (month, channel, KPI) of the core subset (money to the cent,"
-        " rates to 1e-9):"
-    )
+            if task in fam.tasks:
+                lines.append(f"- {s.contacts:,} contacts, {task}: {why}.")
+    lines += ["", "Goals:", "", *verdicts(results, fam), ""]
+    lines.append(f"Agreement on {fam.agreement}:")
     lines.append("")
     for s in results:
-        ran = [t for t in TASKS if s.ok_runs(t)]
-        status = "all agree" if not s.problems else f"{len(s.problems)} values DIFFER"
-        n_values = len(s.ok_runs(ran[0])[0].values) if ran else 0
+        ran = [t for t in fam.tasks if s.ok_runs(t)]
+        problems = s.problems.get(fam.name, [])
+        status = "all agree" if not problems else f"{len(problems)} values DIFFER"
         lines.append(
-            f"- {s.contacts:,} contacts: {status} ({n_values:,} values compared across "
+            f"- {s.contacts:,} contacts: {status} ({s.compared.get(fam.name, 0):,} values"
+            " compared across "
             + ", ".join(LABELS[t] for t in ran)
             + ")"
-            + "".join(f"; {f}" for f in s.failures)
+            + "".join(f"; {t} failed: {e}" for t, e in s.failures.items() if t in fam.tasks)
         )
-    profiled = [s for s in results if s.profile]
+    profiled = [s for s in results if s.profile.get(fam.name)]
     if profiled:
-        lines += [
-            "",
-            "Profile of the revlens core subset (`benchmarks/profile_revlens.py`: each"
-            " step alone, in order, shared intermediates first):",
-            "",
-        ]
+        lines += ["", PROFILE_INTRO[fam.name], ""]
         lines.append("| step | " + " | ".join(f"{s.contacts:,}" for s in profiled) + " |")
         lines.append("|---|" + "---:|" * len(profiled))
-        for step in profiled[0].profile:
+        for step in profiled[0].profile[fam.name]:
             lines.append(
                 f"| {step} | "
-                + " | ".join(f"{s.profile.get(step, 0):.2f} s" for s in profiled)
+                + " | ".join(f"{s.profile[fam.name].get(step, 0):.2f} s" for s in profiled)
                 + " |"
             )
         lines.append(
-            "| total | " + " | ".join(f"{sum(s.profile.values()):.2f} s" for s in profiled) + " |"
+            "| total | "
+            + " | ".join(f"{sum(s.profile[fam.name].values()):.2f} s" for s in profiled)
+            + " |"
         )
-    lines += ["", END]
+    lines += ["", fam.end]
     return "\n".join(lines) + "\n"
 
 
-def write_results(text: str) -> None:
+def write_results(text: str, fam: Family = KPI) -> None:
+    """Replace the family's measured section of RESULTS.md (append it when it is not there);
+    the rest of the file is left as it is."""
     if RESULTS.exists():
         old = RESULTS.read_text(encoding="utf-8")
-        if BEGIN in old and END in old:
-            head, rest = old.split(BEGIN, 1)
-            _, tail = rest.split(END, 1)
+        if fam.begin in old and fam.end in old:
+            head, rest = old.split(fam.begin, 1)
+            _, tail = rest.split(fam.end, 1)
             RESULTS.write_text(head + text.rstrip("\n") + tail, encoding="utf-8")
             return
+        RESULTS.write_text(old.rstrip("\n") + "\n\n" + text, encoding="utf-8")
+        return
     RESULTS.write_text("# KPI benchmark results\n\n" + text, encoding="utf-8")
 
 
-def save_raw(s: SizeResult, tag: str) -> None:
-    path = prepare.DATA / f"results-{tag}{s.contacts}.json"
+def save_raw(s: SizeResult, tag: str, fam: Family) -> None:
+    path = prepare.DATA / f"{fam.raw}{tag}{s.contacts}.json"
     path.write_text(
         json.dumps(
             {
@@ -504,11 +589,12 @@ def save_raw(s: SizeResult, tag: str) -> None:
                 "runs": {
                     t: [{k: v for k, v in r.__dict__.items() if k != "values"} for r in rs]
                     for t, rs in s.runs.items()
+                    if t in fam.tasks
                 },
-                "skipped": s.skipped,
-                "failures": s.failures,
-                "problems": s.problems,
-                "profile": s.profile,
+                "skipped": {t: why for t, why in s.skipped.items() if t in fam.tasks},
+                "failures": {t: why for t, why in s.failures.items() if t in fam.tasks},
+                "problems": s.problems.get(fam.name, []),
+                "profile": s.profile.get(fam.name, {}),
             },
             indent=1,
         )
@@ -516,14 +602,18 @@ def save_raw(s: SizeResult, tag: str) -> None:
 
 
 def check_comparator() -> list[str]:
-    """The comparison must see a one-cent, a 1e-8 and a null-vs-0 difference and a missing
-    row; part of the --quick self-check."""
+    """The comparison must see a one-cent, a 1e-8 and a null-vs-0 difference, a missing
+    row, and a funnel count off by one or a funnel rate off by 1e-8; part of the --quick
+    self-check."""
     day = common.START
     base: common.Values = {
         ("revenue", day, "email"): 100.0,
         ("win_rate", day, "email"): 0.25,
         ("cpl", day, None): None,
         ("leads", day, "direct"): 0.0,
+        ("mql.count", day, "email"): 1234.0,
+        ("mql.conversion_from_first", day, "email"): 0.25,
+        ("sql.dropped", day, None): 0.0,
     }
     bad = []
     for key, value in (
@@ -531,13 +621,21 @@ def check_comparator() -> list[str]:
         (("win_rate", day, "email"), 0.25 + 1e-8),
         (("cpl", day, None), 0.0),
         (("leads", day, "direct"), None),
+        (("mql.count", day, "email"), 1235.0),
+        (("mql.count", day, "email"), 1234.0 + 1e-9),
+        (("mql.conversion_from_first", day, "email"), 0.25 + 1e-8),
+        (("sql.dropped", day, None), None),
     ):
-        if not common.compare({"a": base, "b": {**base, key: value}}):
+        wanted = (key[0],)
+        if not common.compare({"a": base, "b": {**base, key: value}}, wanted):
             bad.append(f"the comparison missed {key}: {base[key]} vs {value}")
     missing = dict(base)
     del missing[("leads", day, "direct")]
     if not common.compare({"a": base, "b": missing}):
         bad.append("the comparison missed a missing row")
+    del missing[("mql.count", day, "email")]
+    if not common.compare({"a": base, "b": missing}, common.FUNNEL_KEYS):
+        bad.append("the comparison missed a missing funnel row")
     if common.compare({"a": base, "b": {**base, ("revenue", day, "email"): 100.004}}):
         bad.append("the comparison should accept money within the cent")
     return bad
@@ -564,7 +662,7 @@ def main(argv: list[str] | None = None) -> int:
         "--no-profile",
         dest="profile",
         action="store_false",
-        help="skip the per-measure profile of revlens",
+        help="skip the per-step profile of revlens",
     )
     ap.add_argument(
         "--no-write", dest="write", action="store_false", help="do not update benchmarks/RESULTS.md"
@@ -594,10 +692,15 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown tasks {unknown}; choose from {', '.join(TASKS)}")
     if args.quick:
         broken = check_comparator()
+        if any(t in FUNNEL_TASKS for t in tasks):
+            import funnel_cases  # hand-built journeys: edge cases the demo data lacks
+
+            broken += [f"funnel cases: {p}" for p in funnel_cases.check()]
         for line in broken:
             log(f"!!! self-check: {line}")
         if broken:
             return 1
+    ran = families(tasks)
     results: list[SizeResult] = []
     for n in sizes:
         repeat = args.repeat or (1 if args.quick or n > 1_000_000 else 3)
@@ -606,31 +709,38 @@ def main(argv: list[str] | None = None) -> int:
         tag = ("quick-" if args.quick else "") + (
             f"mem{args.memory_limit}-" if args.memory_limit else ""
         )
-        save_raw(res, tag)
-    log("")
-    log(table(results))
-    for line in verdicts(results):
-        log(line)
-    failed = [s for s in results if s.problems or s.failures]
+        for fam in ran:
+            save_raw(res, tag, fam)
+    for fam in ran:
+        log("")
+        log(table(results, fam))
+        for line in verdicts(results, fam):
+            log(line)
+    failed = [s for s in results if any(s.problems.values()) or s.failures]
     for s in failed:
-        for f in s.failures:
-            log(f"\n!!! {s.contacts:,} contacts: {f}")
-        if s.problems:
-            log(f"\n!!! {s.contacts:,} contacts: the implementations DISAGREE:")
-        for p in s.problems[:50]:
-            log(f"!!!   {p}")
-        if len(s.problems) > 50:
-            log(f"!!!   ... and {len(s.problems) - 50} more")
+        for t, why in s.failures.items():
+            log(f"\n!!! {s.contacts:,} contacts: {t} failed: {why}")
+        for name, problems in s.problems.items():
+            if not problems:
+                continue
+            log(f"\n!!! {s.contacts:,} contacts: the {name} implementations DISAGREE:")
+            for p in problems[:50]:
+                log(f"!!!   {p}")
+            if len(problems) > 50:
+                log(f"!!!   ... and {len(problems) - 50} more")
     if args.write and not args.quick:
-        write_results(report(results, sys.argv[1:] if argv is None else argv, started))
+        args_shown = sys.argv[1:] if argv is None else argv
+        for fam in ran:
+            write_results(report(results, args_shown, started, fam), fam)
         log(f"\nwrote {RESULTS}")
     if failed:
         log("\nFAILED")
         return 1
+    what = " and ".join({"kpi": "the KPI core subset", "funnel": "the funnel"}[f.name] for f in ran)
     log(
-        "\nself-check OK: every task ran and all agree on the core subset"
+        f"\nself-check OK: every task ran and all agree on {what}"
         if args.quick
-        else "\nOK: all implementations agree on the core subset"
+        else f"\nOK: all implementations agree on {what}"
     )
     return 0
 

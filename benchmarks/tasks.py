@@ -4,8 +4,10 @@ no cache carries over between tasks):
     python benchmarks/tasks.py TASK WAREHOUSE.duckdb OUT.json
 
 TASK is one of TASKS. The timed part starts before the warehouse is opened and ends when
-the KPI values are in Python; interpreter start-up and imports are not timed (they are in
-`wall_seconds`). OUT.json gets the timings, the row count and the core subset's values.
+the KPI (or funnel) values are in Python; interpreter start-up and imports are not timed
+(they are in `wall_seconds`). OUT.json gets the timings, the row count and the values: the
+core subset's for the KPI tasks, every (stage.field, cohort month, channel) for the funnel
+tasks.
 """
 
 from __future__ import annotations
@@ -122,12 +124,77 @@ def pandas(db: str) -> tuple[float, int, common.Values]:
     return secs, len(df), common.normalise(df.itertuples(index=False))
 
 
+# -- the lead -> customer funnel by monthly cohort x channel ----------------------------------
+def revlens_funnel(db: str) -> tuple[float, int, common.Values]:
+    from revlens.compile.periods import Grain
+    from revlens.funnel.engine import FunnelQuery, run_funnel
+    from revlens.model.warehouse import Warehouse
+
+    query = FunnelQuery(
+        stages=common.FUNNEL_STAGES,
+        mode="cohort",
+        start=common.START,
+        end=common.END,
+        grain=Grain.month,
+        by=common.BY,
+        window_days=common.WINDOW_DAYS,
+        lookback_days=common.LOOKBACK_DAYS,
+    )
+    t0 = time.perf_counter()
+    wh = Warehouse.open(db)
+    _limit(wh.con)
+    try:
+        result = run_funnel(wh, query)
+    finally:
+        wh.close()
+    secs = time.perf_counter() - t0
+    if result.entity != "contact":
+        raise SystemExit(f"revlens followed {result.entity}s, not contacts")
+    values = common.funnel_values(
+        (r["cohort"], r["channel"], r["stage"], *(r[f] for f in common.FUNNEL_FIELDS))
+        for r in result.rows
+    )
+    return secs, len(result.rows), values
+
+
+def hand_sql_funnel(db: str) -> tuple[float, int, common.Values]:
+    sql = (HERE / "hand_funnel.sql").read_text(encoding="utf-8")
+    lo, hi = common.lo_hi()
+    params = {
+        "lo": lo,
+        "hi": hi,
+        "window_days": common.WINDOW_DAYS,
+        "lookback_days": common.LOOKBACK_DAYS,
+    }
+    t0 = time.perf_counter()
+    con = _connect(db)
+    rows = con.execute(sql, params).fetchall()
+    con.close()
+    secs = time.perf_counter() - t0
+    return secs, len(rows), common.funnel_values(rows)
+
+
+def pandas_funnel(db: str) -> tuple[float, int, common.Values]:
+    import pandas_funnel as impl
+
+    lo, hi = common.lo_hi()
+    t0 = time.perf_counter()
+    con = _connect(db)
+    df = impl.compute(con, lo, hi, common.WINDOW_DAYS, common.LOOKBACK_DAYS)
+    con.close()
+    secs = time.perf_counter() - t0
+    return secs, len(df), common.funnel_values(df.itertuples(index=False))
+
+
 TASKS = {
     "revlens_all": revlens_all,
     "revlens_subset": revlens_subset,
     "revlens_proto": revlens_proto,
     "hand_sql": hand_sql,
     "pandas": pandas,
+    "revlens_funnel": revlens_funnel,
+    "hand_sql_funnel": hand_sql_funnel,
+    "pandas_funnel": pandas_funnel,
 }
 
 
