@@ -178,8 +178,9 @@ class _Builder:
             contact_id=ev.contact_id.min(),
         )
         base = [self._base(d) for d in self.q.by]
-        if any(b in MARKETING_DIMS for b in base):
-            anchor = self.ctx.touch_dims(anchor, self.q.touch)
+        marketing = [b for b in base if b in MARKETING_DIMS]
+        if marketing:  # one anchor row per entity: the spilling per-row path, asked dims only
+            anchor = self.ctx.touch_dims(anchor, self.q.touch, dims=marketing, unique_rows=True)
         contact_need = [b for b in base if b in CONTACT_DIMS]
         if self.entity_kind == "opportunity":
             deal_need = [b for b in base if b in DEAL_COLUMNS]
