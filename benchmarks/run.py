@@ -10,7 +10,6 @@ every task in a fresh process (peak RSS per task from os.wait4; no cache carries
 
   revlens_all     the whole catalogue, month x channel, through run_kpis
   revlens_subset  the core subset (common.SUBSET), month x channel, through run_kpis
-  revlens_proto   the same with the prototype in proto_first_touch.py patched in
   hand_sql        hand.sql: the core subset as one DuckDB query
   pandas          pandas_impl.py: the core subset in straightforward pandas
   revlens_funnel  run_funnel: lead -> customer, cohort mode, monthly cohorts x channel
@@ -51,13 +50,12 @@ import common  # noqa: E402
 import prepare  # noqa: E402
 
 PY = sys.executable
-KPI_TASKS = ("revlens_all", "revlens_subset", "revlens_proto", "hand_sql", "pandas")
+KPI_TASKS = ("revlens_all", "revlens_subset", "hand_sql", "pandas")
 FUNNEL_TASKS = ("revlens_funnel", "hand_sql_funnel", "pandas_funnel")
 TASKS = KPI_TASKS + FUNNEL_TASKS
 LABELS = {
     "revlens_all": "revlens, whole catalogue",
     "revlens_subset": "revlens, core subset",
-    "revlens_proto": "revlens, core subset + prototype",
     "hand_sql": "hand-written SQL, core subset",
     "pandas": "pandas, core subset",
     "revlens_funnel": "revlens, funnel",
@@ -127,6 +125,15 @@ def meminfo() -> dict[str, int]:
         name, value = line.split(":", 1)
         out[name] = int(value.split()[0]) * 1024
     return out
+
+
+def duckdb_memory_limit() -> str:
+    """The memory_limit every task's DuckDB connection gets (revlens' setting)."""
+    sys.path.insert(0, str(HERE.parent / "src"))
+    from revlens.engines.duckdb import memory_limit
+
+    chosen = os.environ.get("REVLENS_MEMORY_LIMIT")
+    return f"{chosen} (--memory-limit)" if chosen else f"{memory_limit()} (revlens' default)"
 
 
 def machine() -> dict[str, str]:
@@ -401,7 +408,7 @@ def bench_size(
     for fam in families(todo):
         res.problems[fam.name] = agreement(res, fam, todo)
     if args.profile and not args.quick:
-        if any(t in todo for t in ("revlens_all", "revlens_subset", "revlens_proto")):
+        if any(t in todo for t in ("revlens_all", "revlens_subset")):
             wait_quiet(args.quiet_wait)
             res.profile["kpi"] = run_profile(db, "profile_revlens.py")
         if "revlens_funnel" in todo:
@@ -454,7 +461,7 @@ def table(results: list[SizeResult], fam: Family = KPI) -> str:
 
 def verdicts(results: list[SizeResult], fam: Family = KPI) -> list[str]:
     out = []
-    revlens = ("revlens_subset", "revlens_proto") if fam is KPI else ("revlens_funnel",)
+    revlens = ("revlens_subset",) if fam is KPI else ("revlens_funnel",)
     for s in results:
         sql, pd_ = s.median(fam.reference), s.median(fam.pandas)
         for task in revlens:
@@ -501,7 +508,7 @@ def report(
 ) -> str:
     m = machine()
     command = " ".join(["benchmarks/run.py", *argv])
-    limit = os.environ.get("BENCH_DUCKDB_MEMORY_LIMIT") or "DuckDB's default (80% of RAM)"
+    limit = duckdb_memory_limit()
     lines = [
         fam.begin,
         "",
@@ -677,11 +684,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--memory-limit",
         default=None,
-        help="DuckDB memory_limit for every task (e.g. 6GB); default: DuckDB's (80%% of RAM)",
+        help="DuckDB memory_limit for every task (e.g. 6GB), as REVLENS_MEMORY_LIMIT; "
+        "default: revlens' (6GB, or 80%% of RAM when that is less)",
     )
     args = ap.parse_args(argv)
     if args.memory_limit:
-        os.environ["BENCH_DUCKDB_MEMORY_LIMIT"] = args.memory_limit
+        os.environ["REVLENS_MEMORY_LIMIT"] = args.memory_limit
     started = dt.datetime.now(dt.UTC)
     sizes = (
         [20_000] if args.quick else sorted(int(s.replace("_", "")) for s in args.sizes.split(","))

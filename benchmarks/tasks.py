@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import resource
 import sys
 import time
@@ -40,8 +39,7 @@ def _revlens(db: str, kpis: tuple[str, ...] | None) -> tuple[float, int, common.
     catalog = load_catalog(measures=set(MEASURES))
     ids = tuple(catalog.kpis) if kpis is None else kpis
     t0 = time.perf_counter()
-    wh = Warehouse.open(db)
-    _limit(wh.con)
+    wh = Warehouse.open(db)  # with revlens' memory limit ($REVLENS_MEMORY_LIMIT, else 6GB)
     try:
         query = KpiQuery(
             kpis=ids,
@@ -76,28 +74,16 @@ def revlens_subset(db: str) -> tuple[float, int, common.Values]:
     return _revlens(db, common.SUBSET)
 
 
-def revlens_proto(db: str) -> tuple[float, int, common.Values]:
-    """The subset through revlens with the prototype of faster shared intermediates
-    (benchmarks/proto_first_touch.py) patched in."""
-    import proto_first_touch
-
-    proto_first_touch.install()
-    return _revlens(db, common.SUBSET)
-
-
-def _limit(con: Any) -> None:
-    """run.py --memory-limit: the same DuckDB memory_limit for every task."""
-    limit = os.environ.get("BENCH_DUCKDB_MEMORY_LIMIT")
-    if limit:
-        con.execute(f"SET memory_limit = '{limit}'")
-
-
 def _connect(db: str) -> Any:
+    """A plain DuckDB connection for the hand-written SQL and pandas, with the same memory
+    limit as revlens' own connections."""
     import duckdb
+
+    from revlens.engines.duckdb import set_memory_limit
 
     con = duckdb.connect(db, read_only=True)
     con.execute("SET TimeZone = 'UTC'")
-    _limit(con)
+    set_memory_limit(con)
     return con
 
 
@@ -141,8 +127,7 @@ def revlens_funnel(db: str) -> tuple[float, int, common.Values]:
         lookback_days=common.LOOKBACK_DAYS,
     )
     t0 = time.perf_counter()
-    wh = Warehouse.open(db)
-    _limit(wh.con)
+    wh = Warehouse.open(db)  # with revlens' memory limit (REVLENS_MEMORY_LIMIT)
     try:
         result = run_funnel(wh, query)
     finally:
@@ -189,7 +174,6 @@ def pandas_funnel(db: str) -> tuple[float, int, common.Values]:
 TASKS = {
     "revlens_all": revlens_all,
     "revlens_subset": revlens_subset,
-    "revlens_proto": revlens_proto,
     "hand_sql": hand_sql,
     "pandas": pandas,
     "revlens_funnel": revlens_funnel,
