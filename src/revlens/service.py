@@ -40,6 +40,19 @@ from revlens.plan.planner import (
 )
 
 PROJECT_FILE = Path("revlens.yml")
+# The KPIs a team reads first: `revlens summary` and the Excel report's trend sheet
+HEADLINE_KPIS = (
+    "leads",
+    "mqls",
+    "sqls",
+    "opportunities",
+    "customers",
+    "revenue",
+    "spend",
+    "cpl",
+    "cac",
+    "win_rate",
+)
 TARGET_COLUMNS = ("kpi", "period_start", "period_end", "dimension", "dimension_value", "target")
 # the plan's stages and the KPI whose target each becomes
 PLAN_TARGET_KPIS = {

@@ -8,7 +8,17 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Response, UploadFile
+from fastapi import (
+    APIRouter,
+    Depends,
+    File,
+    Form,
+    HTTPException,
+    Query,
+    Request,
+    Response,
+    UploadFile,
+)
 
 from revlens import __version__, service
 from revlens.api import models
@@ -198,18 +208,23 @@ def attribution(
     return plain(result.rows)  # type: ignore[no-any-return]
 
 
-def _plan_params(
-    revenue_goal: float | None,
-    average_deal_size: float | None,
-    visits: float | None,
-    rates: str | None,
-    from_history: bool,
-    window: str,
-    conversion_window: str,
-    per: str,
-    scenario: str | None,
-    start: str | None,
+def plan_params(
+    revenue_goal: Annotated[
+        float | None, Query(description="Annual revenue goal (reverse plan).")
+    ] = None,
+    average_deal_size: Annotated[
+        float | None, Query(description="Revenue per new customer.")
+    ] = None,
+    visits: Annotated[float | None, Query(description="Visits per period (forward plan).")] = None,
+    rates: Annotated[str | None, Query(description="e.g. visit_to_lead=0.015,win_rate=0.5")] = None,
+    from_history: Annotated[bool, Query(description="Measure rates, deal size and lags.")] = False,
+    window: str = "12m",
+    conversion_window: str = "180d",
+    per: str = "month",
+    scenario: str | None = None,
+    start: Annotated[str | None, Query(description="First month of the plan.")] = None,
 ) -> dict[str, Any]:
+    """The parameters of `revlens plan`, shared by reading and saving a plan."""
     return {
         "revenue_goal": revenue_goal,
         "average_deal_size": average_deal_size,
@@ -224,74 +239,20 @@ def _plan_params(
     }
 
 
-PlanGoal = Annotated[float | None, Query(description="Annual revenue goal (reverse plan).")]
-PlanDeal = Annotated[float | None, Query(description="Revenue per new customer.")]
-PlanVisits = Annotated[float | None, Query(description="Visits per period (forward plan).")]
-PlanRates = Annotated[str | None, Query(description="e.g. visit_to_lead=0.015,win_rate=0.5")]
-PlanHistory = Annotated[bool, Query(description="Measure rates, deal size and lags.")]
+PlanParams = Annotated[dict[str, Any], Depends(plan_params)]
 
 
 @router.get("/plan", response_model=models.PlanBody, tags=["planning"])
-def plan(
-    request: Request,
-    _: Viewer,
-    revenue_goal: PlanGoal = None,
-    average_deal_size: PlanDeal = None,
-    visits: PlanVisits = None,
-    rates: PlanRates = None,
-    from_history: PlanHistory = False,
-    window: str = "12m",
-    conversion_window: str = "180d",
-    per: str = "month",
-    scenario: str | None = None,
-    start: Annotated[str | None, Query(description="First month of the plan.")] = None,
-) -> dict[str, Any]:
+def plan(request: Request, _: Viewer, params: PlanParams) -> dict[str, Any]:
     """A reverse or forward funnel plan (`revlens plan --format json`)."""
-    params = _plan_params(
-        revenue_goal,
-        average_deal_size,
-        visits,
-        rates,
-        from_history,
-        window,
-        conversion_window,
-        per,
-        scenario,
-        start,
-    )
     with _state(request).access.read() as wh:
         result, note = service.make_plan(wh, **params)
     return plain({**result.to_dict(), "targets_saved": None, "note": note})  # type: ignore[no-any-return]
 
 
 @router.post("/plan", response_model=models.PlanBody, tags=["planning"])
-def plan_save(
-    request: Request,
-    _: Admin,
-    revenue_goal: PlanGoal = None,
-    average_deal_size: PlanDeal = None,
-    visits: PlanVisits = None,
-    rates: PlanRates = None,
-    from_history: PlanHistory = False,
-    window: str = "12m",
-    conversion_window: str = "180d",
-    per: str = "month",
-    scenario: str | None = None,
-    start: Annotated[str | None, Query(description="First month of the plan.")] = None,
-) -> dict[str, Any]:
+def plan_save(request: Request, _: Admin, params: PlanParams) -> dict[str, Any]:
     """The same plan, saved as monthly targets (`revlens plan --save-targets`); admin."""
-    params = _plan_params(
-        revenue_goal,
-        average_deal_size,
-        visits,
-        rates,
-        from_history,
-        window,
-        conversion_window,
-        per,
-        scenario,
-        start,
-    )
     with _state(request).access.write() as wh:
         result, note = service.make_plan(wh, **params)
         saved = service.save_plan_targets(wh, result)

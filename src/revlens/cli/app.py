@@ -19,7 +19,9 @@ from revlens.cli.output import OutputFormat, console, err_console, print_rows, t
 
 __all__ = [
     "FormatOption",
+    "FromOption",
     "OutputFormat",
+    "ToOption",
     "app",
     "console",
     "open_reader",
@@ -140,6 +142,12 @@ def open_reader() -> Any:
     return Warehouse.open(state.warehouse, read_only=True)
 
 
+FromOption = Annotated[
+    str | None, typer.Option("--from", help="First day (default: one year before --to).")
+]
+ToOption = Annotated[
+    str | None, typer.Option("--to", help="Last day, included (default: the newest data).")
+]
 FormatOption = Annotated[
     OutputFormat, typer.Option("--format", "-f", help="Output format: table, json or csv.")
 ]

@@ -10,6 +10,8 @@ import typer
 
 from revlens.cli.app import (
     FormatOption,
+    FromOption,
+    ToOption,
     app,
     console,
     open_reader,
@@ -27,13 +29,6 @@ from revlens.funnel.scoring import evaluate, load_rules, score_contacts
 from revlens.funnel.velocity import stage_velocity
 from revlens.params import parse_day
 from revlens.service import funnel_query, project_file
-
-FromOption = Annotated[
-    str | None, typer.Option("--from", help="First day (default: one year before --to).")
-]
-ToOption = Annotated[
-    str | None, typer.Option("--to", help="Last day, included (default: the newest data).")
-]
 
 
 @app.command()

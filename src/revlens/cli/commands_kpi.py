@@ -9,6 +9,8 @@ import typer
 
 from revlens.cli.app import (
     FormatOption,
+    FromOption,
+    ToOption,
     app,
     console,
     open_reader,
@@ -57,12 +59,8 @@ def kpis(catalog: CatalogOption = None, format: FormatOption = OutputFormat.tabl
 @app.command()
 def kpi(
     ids: Annotated[str, typer.Argument(help="KPI id(s), comma-separated (see `revlens kpis`).")],
-    start: Annotated[
-        str | None, typer.Option("--from", help="First day (default: one year before --to).")
-    ] = None,
-    end: Annotated[
-        str | None, typer.Option("--to", help="Last day, included (default: the newest data).")
-    ] = None,
+    start: FromOption = None,
+    end: ToOption = None,
     grain: Annotated[
         Grain | None,
         typer.Option(

@@ -13,6 +13,8 @@ import typer
 
 from revlens.cli.app import (
     FormatOption,
+    FromOption,
+    ToOption,
     app,
     console,
     open_reader,
@@ -57,12 +59,8 @@ def sla_config_for(path: Path | None) -> SlaConfig:
 
 @app.command()
 def sla(
-    start: Annotated[
-        str | None, typer.Option("--from", help="First day (default: one year before --to).")
-    ] = None,
-    end: Annotated[
-        str | None, typer.Option("--to", help="Last day, included (default: the newest data).")
-    ] = None,
+    start: FromOption = None,
+    end: ToOption = None,
     grain: Annotated[
         Grain, typer.Option(help="One row per day, week, month, quarter or year.")
     ] = Grain.month,

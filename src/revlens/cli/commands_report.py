@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from revlens.cli.app import app, console, open_reader
+from revlens.cli.app import FromOption, ToOption, app, console, open_reader
 from revlens.cli.commands_kpi import CatalogOption
 from revlens.compile.periods import Grain
 from revlens.report.excel import check_output, write_report
@@ -27,12 +27,8 @@ def excel(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="The workbook to write, e.g. report.xlsx.")
     ],
-    start: Annotated[
-        str | None, typer.Option("--from", help="First day (default: one year before --to).")
-    ] = None,
-    end: Annotated[
-        str | None, typer.Option("--to", help="Last day, included (default: the newest data).")
-    ] = None,
+    start: FromOption = None,
+    end: ToOption = None,
     grain: Annotated[
         Grain, typer.Option(help="Periods of the Trend sheet: day, week, month, quarter, year.")
     ] = Grain.month,

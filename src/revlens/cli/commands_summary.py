@@ -28,19 +28,7 @@ from revlens.compile.query import KpiQuery, run_kpis
 from revlens.errors import RevlensError
 from revlens.model.warehouse import Warehouse, resolve_path
 from revlens.params import parse_day
-
-HEADLINE = (
-    "leads",
-    "mqls",
-    "sqls",
-    "opportunities",
-    "customers",
-    "revenue",
-    "spend",
-    "cpl",
-    "cac",
-    "win_rate",
-)
+from revlens.service import HEADLINE_KPIS
 
 
 def default_range(wh: Warehouse) -> tuple[dt.date, dt.date]:
@@ -57,7 +45,7 @@ def print_summary(
     """The headline KPIs of a range (default: the last twelve full months of data), with the
     previous period and targets."""
     lo, hi = default_range(wh)
-    query = KpiQuery(kpis=HEADLINE, start=start or lo, end=end or hi, compare="previous")
+    query = KpiQuery(kpis=HEADLINE_KPIS, start=start or lo, end=end or hi, compare="previous")
     catalog = load_catalog(measures=set(MEASURES))
     result = run_kpis(wh, query, catalog)
     if fmt is not OutputFormat.table:

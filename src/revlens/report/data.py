@@ -16,19 +16,9 @@ from revlens.compile.query import KpiQuery, KpiResult, run_kpis
 from revlens.funnel.engine import FunnelQuery, FunnelResult, run_funnel
 from revlens.model.warehouse import Reader
 from revlens.report.filters import ReportFilters
+from revlens.service import HEADLINE_KPIS
 
-TREND_KPIS = (
-    "leads",
-    "mqls",
-    "sqls",
-    "opportunities",
-    "customers",
-    "revenue",
-    "spend",
-    "cpl",
-    "cac",
-    "win_rate",
-)
+TREND_KPIS = HEADLINE_KPIS
 ATTRIBUTION_MODELS = ("first_touch", "last_touch", "linear", "position_based", "markov", "shapley")
 # what the attribution sheet credits: contacts becoming customers, and won revenue
 ATTRIBUTION_CONVERSIONS = ("customer", "revenue")
