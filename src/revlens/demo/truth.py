@@ -703,3 +703,25 @@ def true_cpl(channel: str) -> float | None:
         return None
     leads_per_day = REFERENCE_CONTACTS / REFERENCE_DAYS * lead_shares()[channel]
     return c.daily_spend / leads_per_day
+
+
+def true_channel_effects(conversion: str = "lead") -> dict[str, float]:
+    """Each channel's true share of the `conversion`s ("lead" or "customer"): the share that
+    would be lost if the channel were switched off, in expectation.
+
+    Only the origin channel causes anything: it brings the contact (lead share) and sets the
+    contact's funnel (lead -> customer rate). Every other touch (the mixed pre-lead and
+    lead-creating sessions, return visits, email clicks, later events) is drawn independently
+    of whether the contact converts, so switching its channel off loses nothing. Hence a
+    channel's effect on leads is its lead share, and on customers lead share x lead ->
+    customer rate, normalised.
+    """
+    if conversion not in ("lead", "customer"):
+        raise ValueError(f"true effects are defined for lead and customer, not {conversion!r}")
+    shares = lead_shares()
+    raw = {
+        c.name: shares[c.name] * (1.0 if conversion == "lead" else c.lead_to_customer)
+        for c in CHANNELS
+    }
+    total = sum(raw.values())
+    return {name: value / total for name, value in raw.items()}
