@@ -4,12 +4,9 @@ with one clear error each. The CLI and the HTTP API share these, so both accept 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
 
 from revlens.compile.periods import add_months
-from revlens.errors import RevlensError, UnknownName
-
-Attribution = Literal["first_touch", "last_touch", "linear"]
+from revlens.errors import RevlensError
 
 
 def names(text: str | None) -> tuple[str, ...]:
@@ -66,22 +63,11 @@ def choice(value: str, option: str, allowed: tuple[str, ...], *, code: str = "RL
     return value
 
 
-def attribution_model(value: str) -> Attribution:
-    """The per-row split of conversions over marketing dimensions."""
-    if value == "first_touch":
-        return "first_touch"
-    if value == "last_touch":
-        return "last_touch"
-    if value == "linear":
-        return "linear"
-    if value in ("markov", "shapley"):
-        raise RevlensError(
-            f"{value} credit is computed over all journeys, not per period and row",
-            value=value,
-            code="RL519",
-            fix="use `revlens attribution --model markov,shapley` for data-driven credit",
-        )
-    raise UnknownName("attribution model", value, ["first_touch", "last_touch", "linear"])
+def attribution_model(value: str) -> str:
+    """The model that splits each conversion over marketing dimensions (`compile.credit`)."""
+    from revlens.compile.credit import kpi_model
+
+    return kpi_model(value)
 
 
 def period_bounds(

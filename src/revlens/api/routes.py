@@ -93,9 +93,10 @@ def kpis(
     mode: Annotated[str, Query(description="period or cohort.")] = "period",
     window: Annotated[str, Query(description="Cohort conversion window, e.g. 90d.")] = "90d",
     lookback: Annotated[str, Query(description="First-touch lookback, e.g. 90d.")] = "90d",
-    attribution: Annotated[str, Query(description="first_touch, last_touch or linear.")] = (
-        "first_touch"
-    ),
+    attribution: Annotated[
+        str,
+        Query(description="Split over marketing dimensions: any attribution model but custom."),
+    ] = "first_touch",
     compare: Annotated[str | None, Query(description="previous or year.")] = None,
     channel: Channel = None,
     campaign: Campaign = None,

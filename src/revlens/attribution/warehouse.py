@@ -82,53 +82,63 @@ def warehouse_journeys(
         lo = ibis.timestamp(dt.datetime.combine(start, dt.time()))
         hi = ibis.timestamp(dt.datetime.combine(end + dt.timedelta(days=1), dt.time()))
         conv = conversions(ctx, conversion, lo, hi)
-        touches = ctx.contact_touches()
-        touches = touches.select(
-            t_contact="contact_id", t_ts="ts", t_id="touchpoint_id", label=touches[level]
-        )
-        touches = touches.filter(touches.label.notnull())
-        window = ibis.interval(days=lookback_days)
-        pairs = conv.join(
-            touches,
-            (conv.contact_id == touches.t_contact)
-            & (touches.t_ts <= conv.conv_ts)
-            & (touches.t_ts >= conv.conv_ts - window),
-        )
-        milestones = _milestones(ctx)
-        pairs = pairs.left_join(milestones, pairs.contact_id == milestones.m_contact)
-        days = (pairs.conv_ts.epoch_seconds() - pairs.t_ts.epoch_seconds()) / 86400.0
-        gathered = pairs.group_by(["conv_id", "contact_id", "conv_ts", "value"]).aggregate(
-            steps=_step(pairs, days=days).collect(),
-            # a milestone's touch: the last touch at or before it (its index, 0-based)
-            lead_i=(pairs.t_ts <= pairs.m_lead).sum() - 1,
-            opp_i=(pairs.t_ts <= pairs.m_opp).sum() - 1,
-        )
-        in_order = gathered.steps.sort()
-        gathered = gathered.mutate(
-            path=in_order.map(lambda step: step.label),
-            days=in_order.map(lambda step: step.days),
-        ).drop("steps")
-        converted = conv.anti_join(gathered, "conv_id").select(
-            path=ibis.literal([], type="array<string>"), value=conv.value
-        )
-        nulls = _non_converting(ctx, touches, conv, lo, hi)
-        if timed:
-            rows = gathered.to_pyarrow().to_pylist()
-            empty = converted.to_pyarrow().to_pylist()
-            null_rows = nulls.to_pyarrow().to_pylist()
-            return _timed(rows, empty, null_rows)
-        paths = gathered.select(path=gathered.path, value=gathered.value)
-        agg = ibis.union(paths, converted, distinct=False)
-        grouped = agg.group_by(agg.path.join(" > ").name("key")).aggregate(
-            path=agg.path.first(), conversions=agg.count(), value=agg.value.sum()
-        )
-        null_agg = nulls.group_by(nulls.path.join(" > ").name("key")).aggregate(
-            path=nulls.path.first(), nulls=nulls.count()
-        )
-        conv_rows = grouped.to_pyarrow().to_pylist()
-        null_rows = null_agg.to_pyarrow().to_pylist()
+        return journeys_of(ctx, conv, lo, hi, level=level, timed=timed)
     finally:
         ctx.release()
+
+
+def journeys_of(
+    ctx: Context, conv: Any, lo: Any, hi: Any, *, level: str = "channel", timed: bool = False
+) -> list[Journey]:
+    """The journeys of the conversions `conv` (conv_id, contact_id, conv_ts, value), with
+    the touches inside `ctx`'s lookback before each, and the non-converting journeys of the
+    contacts touched in [lo, hi). The KPI engine fits data-driven models on these too."""
+    lookback_days = ctx.lookback_days
+    touches = ctx.contact_touches()
+    touches = touches.select(
+        t_contact="contact_id", t_ts="ts", t_id="touchpoint_id", label=touches[level]
+    )
+    touches = touches.filter(touches.label.notnull())
+    window = ibis.interval(days=lookback_days)
+    pairs = conv.join(
+        touches,
+        (conv.contact_id == touches.t_contact)
+        & (touches.t_ts <= conv.conv_ts)
+        & (touches.t_ts >= conv.conv_ts - window),
+    )
+    marks = milestones(ctx)
+    pairs = pairs.left_join(marks, pairs.contact_id == marks.m_contact)
+    days = (pairs.conv_ts.epoch_seconds() - pairs.t_ts.epoch_seconds()) / 86400.0
+    gathered = pairs.group_by(["conv_id", "contact_id", "conv_ts", "value"]).aggregate(
+        steps=_step(pairs, days=days).collect(),
+        # a milestone's touch: the last touch at or before it (its index, 0-based)
+        lead_i=(pairs.t_ts <= pairs.m_lead).sum() - 1,
+        opp_i=(pairs.t_ts <= pairs.m_opp).sum() - 1,
+    )
+    in_order = gathered.steps.sort()
+    gathered = gathered.mutate(
+        path=in_order.map(lambda step: step.label),
+        days=in_order.map(lambda step: step.days),
+    ).drop("steps")
+    converted = conv.anti_join(gathered, "conv_id").select(
+        path=ibis.literal([], type="array<string>"), value=conv.value
+    )
+    nulls = _non_converting(touches, conv, lo, hi)
+    if timed:
+        rows = gathered.to_pyarrow().to_pylist()
+        empty = converted.to_pyarrow().to_pylist()
+        null_rows = nulls.to_pyarrow().to_pylist()
+        return _timed(rows, empty, null_rows)
+    paths = gathered.select(path=gathered.path, value=gathered.value)
+    agg = ibis.union(paths, converted, distinct=False)
+    grouped = agg.group_by(agg.path.join(" > ").name("key")).aggregate(
+        path=agg.path.first(), conversions=agg.count(), value=agg.value.sum()
+    )
+    null_agg = nulls.group_by(nulls.path.join(" > ").name("key")).aggregate(
+        path=nulls.path.first(), nulls=nulls.count()
+    )
+    conv_rows = grouped.to_pyarrow().to_pylist()
+    null_rows = null_agg.to_pyarrow().to_pylist()
     journeys = [
         Journey(
             channels=tuple(r["path"]),
@@ -143,7 +153,7 @@ def warehouse_journeys(
     return journeys
 
 
-def _milestones(ctx: Context) -> Any:
+def milestones(ctx: Context) -> Any:
     """Per contact: its lead date and its first opportunity date."""
     sd = ctx.stage_dates()
     lead = sd.filter(sd.stage == ctx.stage("lead")).select(m_contact="contact_id", m_lead="ts")
@@ -156,7 +166,7 @@ def _milestones(ctx: Context) -> Any:
     )
 
 
-def _non_converting(ctx: Context, touches: Any, conv: Any, lo: Any, hi: Any) -> Any:
+def _non_converting(touches: Any, conv: Any, lo: Any, hi: Any) -> Any:
     """Contacts touched in the range that did not convert in it: their touches of the
     range, in order, as one journey each."""
     inside = touches.filter((touches.t_ts >= lo) & (touches.t_ts < hi))

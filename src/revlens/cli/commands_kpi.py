@@ -92,9 +92,10 @@ def kpi(
     attribution: Annotated[
         str,
         typer.Option(
-            help="How conversions split over channel/source/medium/campaign/ad: "
-            "first_touch, last_touch or linear (Markov and Shapley: `revlens "
-            "attribution`)."
+            help="How conversions split over channel/source/medium/campaign/ad: any "
+            "model of `revlens attribution` but custom (first_touch, last_touch, "
+            "last_non_direct, linear, time_decay, position_based, w_shaped, full_path, "
+            "markov, shapley)."
         ),
     ] = "first_touch",
     compare: Annotated[

@@ -213,14 +213,24 @@ class Context:
         key = ibis.struct({"ts": pairs.t_ts, "id": pairs.t_id})
         return value.argmin(key) if which == "first" else value.argmax(key)
 
-    def linear_touch_dims(self, events: Any) -> Any:
-        """`events` split evenly over the contact's touches within the lookback before each
-        (linear attribution): one row per touch, `value` times 1/touches. An event with no
-        touch stays whole, with null dimensions."""
+    def split_touch_dims(
+        self, events: Any, model: Any, channel_weights: dict[str, float] | None = None
+    ) -> Any:
+        """`events` split over the contact's touches within the lookback before each, by
+        the weights of the attribution `model` (`compile.credit`): one row per touch,
+        `value` times the touch's share. An event with no touch stays whole, with null
+        dimensions."""
+        from revlens.attribution.rules import MilestoneModel
+        from revlens.attribution.warehouse import milestones
+        from revlens.compile.credit import needs_channel, shares
+
         dims = list(self.marketing_dims)
+        fetch = dims if "channel" in dims or not needs_channel(model) else [*dims, "channel"]
         moments = events.select("contact_id", "ts").distinct()
-        pairs = self._touch_pairs(moments, dims)
-        pairs = pairs.mutate(share=1.0 / pairs.count().over(group_by=[pairs.contact_id, pairs.ts]))
+        pairs = self._touch_pairs(moments, fetch)
+        marks = milestones(self) if isinstance(model, MilestoneModel) else None
+        pairs = shares(pairs, model, milestones=marks, channel_weights=channel_weights)
+        pairs = pairs.filter(pairs.share > 0)  # a touch without credit adds no row
         split = pairs.select(
             lt_contact="contact_id",
             lt_ts="ts",

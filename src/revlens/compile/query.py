@@ -10,8 +10,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import ibis
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
+from revlens.attribution.base import AttributionModel, DataDrivenModel
 from revlens.catalog.dimensions import Grouping
 from revlens.catalog.spec import Catalog, Direction, Kind, KpiSpec, evaluate
 from revlens.compile.context import (
@@ -21,6 +22,7 @@ from revlens.compile.context import (
     Context,
     union_all,
 )
+from revlens.compile.credit import fitted_channel_weights, is_single_touch, kpi_model, model_of
 from revlens.compile.filters import check_filters, keep_filtered, widened
 from revlens.compile.measures import MEASURES, Measure
 from revlens.compile.periods import (
@@ -52,12 +54,17 @@ class KpiQuery(BaseModel):
     window_days: int = 90
     lookback_days: int = 90
     compare: Literal["previous", "year"] | None = None
-    # how a conversion is split over marketing dimensions: one touch, or all touches evenly
-    attribution: Literal["first_touch", "last_touch", "linear"] = "first_touch"
+    # how a conversion is split over marketing dimensions: any model of compile.credit
+    attribution: str = "first_touch"
     # Dimensions defined as a grouping of another one, e.g. manager = map of owner
     groupings: dict[str, Grouping] = {}
     # Only the rows of one value per dimension, e.g. {"channel": "paid_search"}
     filters: dict[str, str] = {}
+
+    @field_validator("attribution")
+    @classmethod
+    def _model(cls, value: str) -> str:
+        return kpi_model(value)
 
     @model_validator(mode="after")
     def _dims(self) -> KpiQuery:
@@ -190,11 +197,11 @@ class _Evaluator:
         groupings of them (e.g. manager from owner)."""
         need = [d for d in self.query.base_dims() if d not in m.direct]
         if any(d in MARKETING_DIMS for d in need):
-            model = self.query.attribution
-            if model == "linear":
-                events = self.ctx.linear_touch_dims(events)
+            name = self.query.attribution
+            if is_single_touch(name):
+                events = self.ctx.touch_dims(events, "first" if name == "first_touch" else "last")
             else:
-                events = self.ctx.touch_dims(events, "first" if model == "first_touch" else "last")
+                events = self._split(events, model_of(name))
         contact_need = [d for d in need if d in CONTACT_DIMS or d == "product"]
         if contact_need:
             c = self.ctx.table("contacts").select(
@@ -217,6 +224,22 @@ class _Evaluator:
                     **{name: events[grouping.base].substitute(grouping.mapping, else_=None)}
                 )
         return events
+
+    def _split(self, events: Any, model: AttributionModel) -> Any:
+        """`events` split over their touches by `model`; a data-driven model is first
+        fitted to the journeys of these events in the range."""
+        weights = None
+        if isinstance(model, DataDrivenModel):
+            lo, hi = self._bounds()
+            moments = events.group_by(["contact_id", "ts"]).aggregate(value=events.value.sum())
+            weights = fitted_channel_weights(self.ctx, moments, model, lo, hi)
+        return self.ctx.split_touch_dims(events, model, weights)
+
+    def _bounds(self) -> tuple[Any, Any]:
+        """The range as timestamps [lo, hi)."""
+        lo = ibis.timestamp(dt.datetime.combine(self.start, dt.time()))
+        hi = ibis.timestamp(dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time()))
+        return lo, hi
 
     def _needed(
         self, name: str, params: dict[str, float], out: dict[tuple[Any, ...], Measure]
@@ -253,13 +276,12 @@ class _Evaluator:
         results go where `measure` finds them; other measures take their own path."""
         base = self.query.base_dims()
         wanted = [d for d in MARKETING_DIMS if d in base]
-        if not wanted or self.query.mode != "period" or self.query.attribution == "linear":
+        if not wanted or self.query.mode != "period" or not is_single_touch(self.query.attribution):
             return
         needed: dict[tuple[Any, ...], Measure] = {}
         for spec in specs:
             self._needed(spec.id, {}, needed)
-        lo = ibis.timestamp(dt.datetime.combine(self.start, dt.time()))
-        hi = ibis.timestamp(dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time()))
+        lo, hi = self._bounds()
         parts: list[Any] = []
         tags: dict[str, tuple[Any, ...]] = {}
         for key, m in needed.items():
@@ -320,8 +342,7 @@ class _Evaluator:
             }
             return _Agg(snapshot, {})
         events = m.build(self.ctx, params)
-        lo = ibis.timestamp(dt.datetime.combine(self.start, dt.time()))
-        hi = ibis.timestamp(dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time()))
+        lo, hi = self._bounds()
         events = events.filter((events.ts >= lo) & (events.ts < hi))
         events = self._with_dims(events, m)
         events = events.mutate(
@@ -370,8 +391,7 @@ class _Evaluator:
         rows = to_events(
             joined, joined.ts, ibis.cases((converted, 1.0), else_=0.0), contact=joined.contact_id
         )
-        lo = ibis.timestamp(dt.datetime.combine(self.start, dt.time()))
-        hi = ibis.timestamp(dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time()))
+        lo, hi = self._bounds()
         rows = rows.filter((rows.ts >= lo) & (rows.ts < hi))
         rows = self._with_dims(rows, MEASURES["leads"])
         rows = rows.mutate(bucket=bucket_expr(rows.ts, self.query.grain, self.cal, self.start))
