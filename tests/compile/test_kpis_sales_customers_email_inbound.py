@@ -499,14 +499,21 @@ def test_revenue_converts_at_the_close_date_rate(warehouse: Warehouse) -> None:
 
 def test_weighted_pipeline_uses_the_stage_probabilities(d_wh: Warehouse) -> None:
     """Open at Mar 31: frank GBP 700 = 910 (negotiation), mia 400 (proposal), leo 1500
-    (discovery), each times its stage's probability (params prob_<stage>)."""
+    (discovery now, but his last stage event by Mar 31 says proposal), each times the
+    probability of its stage at the period end (params prob_<stage>)."""
     catalog = with_params(
         "weighted_pipeline", prob_negotiation=0.6, prob_proposal=0.4, prob_discovery=0.1
     )
     got = run(d_wh, ["weighted_pipeline", "pipeline_value"], D_START, D_END, catalog=catalog)
     probs = {"negotiation": 0.6, "proposal": 0.4, "discovery": 0.1}
-    expected = sum(d.amount * fx(d.currency, D_END) * probs[d.stage] for d in open_at(D_END))
-    assert expected == pytest.approx(910 * 0.6 + 400 * 0.4 + 1500 * 0.1)
+    end = dt.datetime.combine(D_END + dt.timedelta(days=1), dt.time())
+
+    def stage_then(d: Deal) -> str:
+        events = [r for r in D_OPP_STAGES if r["opportunity_id"] == d.id and r["ts"] < end]
+        return max(events, key=lambda r: r["ts"])["stage"] if events else d.stage
+
+    expected = sum(d.amount * fx(d.currency, D_END) * probs[stage_then(d)] for d in open_at(D_END))
+    assert expected == pytest.approx(910 * 0.6 + 400 * 0.4 + 1500 * 0.4)
     same(got[("weighted_pipeline", D_START)]["value"], expected, "weighted_pipeline")
     same(got[("pipeline_value", D_START)]["value"], 2810, "pipeline_value")
 

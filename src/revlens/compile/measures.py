@@ -355,7 +355,28 @@ def lead_score(ctx: Context, p: dict[str, float]) -> Any:
     direct=("channel", "source", "campaign", "ad"),
 )
 def spend(ctx: Context, p: dict[str, float]) -> Any:
+    return _cost(ctx, sales=False)
+
+
+SALES_COST_CHANNEL = "sales"
+"""Spend rows of this channel are sales cost (salaries, commissions, tools), not marketing:
+`spend` leaves them out, `sales_cost` and `cac_fully_loaded` count them."""
+
+
+@measure(
+    "sales_cost",
+    f"sales cost: spend rows of channel {SALES_COST_CHANNEL!r}, in the reporting currency",
+    ("spend", "fx_rates"),
+    direct=("channel", "source", "campaign", "ad"),
+)
+def sales_cost(ctx: Context, p: dict[str, float]) -> Any:
+    return _cost(ctx, sales=True)
+
+
+def _cost(ctx: Context, *, sales: bool) -> Any:
     s = ctx.money(ctx.table("spend"), amount="cost", date="date")
+    is_sales = s.channel == SALES_COST_CHANNEL
+    s = s.filter(is_sales if sales else ~is_sales)
     return events(
         s, s.date, s.amount_rc, channel=s.channel, source=s.source, campaign=s.campaign, ad=s.ad
     )
@@ -447,6 +468,23 @@ def _open_at_end(ctx: Context, periods: Any) -> Any:
     return o.join(periods, (o.created_at < end) & (o.closed_at.isnull() | (o.closed_at >= end)))
 
 
+def _stage_at_end(ctx: Context, t: Any) -> Any:
+    """`t` (open deals per period) with `stage` as it was at the period end: the deal's last
+    stage event up to then, or the export's current stage when it has none by then."""
+    ev = ctx.table("opportunity_stage_events")
+    ev = ev.select(e_opp=ev.opportunity_id, e_stage=ev.stage, e_ts=ev.ts)
+    end = t.p_end.cast("timestamp") + ibis.interval(days=1)
+    j = t.left_join(ev, (t.opportunity_id == ev.e_opp) & (ev.e_ts < end))
+    latest = ibis.row_number().over(
+        group_by=[j.opportunity_id, j.p_start], order_by=[ibis.desc(j.e_ts), ibis.desc(j.e_stage)]
+    )
+    j = j.mutate(_latest=latest)
+    j = j.filter(j._latest == 0)
+    return j.mutate(stage=ibis.coalesce(j.e_stage, j.stage)).drop(
+        "e_opp", "e_stage", "e_ts", "_latest"
+    )
+
+
 def _snapshot_deals(t: Any, value: Any) -> Any:
     return t.select(
         p_start=t.p_start,
@@ -483,14 +521,14 @@ STAGE_PROBABILITY = {
 
 @measure(
     "weighted_pipeline",
-    "open amounts × the probability of their current stage "
+    "open amounts × the probability of their stage at the period end "
     "(params prob_<stage>, defaults in STAGE_PROBABILITY)",
     ("opportunities", "fx_rates"),
     style="snapshot",
     direct=DEAL_DIMS,
 )
 def weighted_pipeline(ctx: Context, p: dict[str, float], periods: Any) -> Any:
-    t = _open_at_end(ctx, periods)
+    t = _stage_at_end(ctx, _open_at_end(ctx, periods))
     probs = {
         **STAGE_PROBABILITY,
         **{k.removeprefix("prob_"): v for k, v in p.items() if k.startswith("prob_")},
