@@ -1457,12 +1457,13 @@ def _targets(cal: Calendar, contacts: int, spend_by_month: Floats) -> pa.Table:
     value_rate = (
         sum(shares[c.name] * c.lead_to_customer * c.deal_size_multiplier for c in T.CHANNELS) * deal
     )
+    up = T.TARGET_UPLIFT  # applied before rounding: whole leads, money in hundreds
     totals = {
-        "leads": np.rint(leads),
-        "mqls": np.rint(leads * mql_rate),
-        "customers": np.rint(leads * cust_rate),
-        "revenue": np.round(leads * value_rate, -2),
-        "spend": np.round(spend_by_month, -2),
+        "leads": np.rint(leads * up),
+        "mqls": np.rint(leads * mql_rate * up),
+        "customers": np.rint(leads * cust_rate * up),
+        "revenue": np.round(leads * value_rate * up, -2),
+        "spend": np.round(spend_by_month * up, -2),
     }
     starts = cal.start_day + cal.month_days[:-1]
     ends = cal.start_day + cal.month_days[1:] - 1
@@ -1479,14 +1480,14 @@ def _targets(cal: Calendar, contacts: int, spend_by_month: Floats) -> pa.Table:
         value += [None] * M
         s_list.append(starts)
         e_list.append(ends)
-        t_list.append(totals[name] * T.TARGET_UPLIFT)
+        t_list.append(totals[name])
     for c in T.CHANNELS:
         kpi += ["leads"] * M
         dim += ["channel"] * M
         value += [c.name] * M
         s_list.append(starts)
         e_list.append(ends)
-        t_list.append(np.rint(leads * shares[c.name] * T.TARGET_UPLIFT))
+        t_list.append(np.rint(leads * shares[c.name] * up))
     return _arrow_table(
         "targets",
         {
