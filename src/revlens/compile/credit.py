@@ -124,8 +124,9 @@ def _weights(
     if isinstance(model, MilestoneModel):
         return _milestone_weights(t, model, milestones)
     if isinstance(model, DataDrivenModel):
-        assert channel_weights is not None
         per = [t.contact_id, t.ts, t.t_channel]
+        if not channel_weights:  # nothing converted: every touch weighs 0, split evenly
+            return t.mutate(_w=ibis.literal(0.0))
         w = t.t_channel.substitute(channel_weights, else_=0.0).cast("float64")
         return t.mutate(_w=w / t.count().over(group_by=per).cast("float64"))
     raise RevlensError(f"no KPI split for the {model.name} model", code="RL519")
