@@ -1,5 +1,17 @@
 """Shared test helpers: an in-memory warehouse, a file writer, full-content snapshots of a
-warehouse, and a runner for the installed `revlens` command."""
+warehouse, a runner for the installed `revlens` command, and the engines the analytics
+tests run on.
+
+One test suite, two engines: the KPI, funnel and attribution tests build their data in a
+DuckDB warehouse (through the real import path) and read it through `on_engine(wh)`, which
+is the warehouse itself for the `duckdb` parameter and, for `spark`, the warehouse exported
+as a Parquet lake and read by Spark (`LakeReader`). The spark parameter carries the `spark`
+marker, so `make test` (`-m "not spark"`) runs the DuckDB side only, starts no Spark and
+exports no lake, and `make test-spark` (`-m spark`) runs the same test functions on Spark.
+A test that cannot run on Spark says why with `@pytest.mark.duckdb_only(reason=...)`: its
+spark variant is reported as skipped with that reason, never dropped silently. Tests that
+only compute in Python (path-file attribution, references) take no engine at all.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +25,8 @@ from typing import Any
 import pytest
 
 from revlens.model.schema import TABLES
-from revlens.model.warehouse import IMPORTS_TABLE, REJECTS_TABLE, Warehouse
+from revlens.model.warehouse import IMPORTS_TABLE, REJECTS_TABLE, Reader, Warehouse
+from two_engines import ENGINES, SPARK_TEST_CONFIG, OnEngine
 
 REVLENS_BIN = Path(sys.executable).parent / "revlens"
 
@@ -70,3 +83,68 @@ def revlens() -> Callable[..., subprocess.CompletedProcess[str]]:
     if not REVLENS_BIN.exists():
         pytest.skip(f"the console script {REVLENS_BIN} is not installed (pip install -e .)")
     return run_revlens
+
+
+# -- engines (see two_engines.py) -----------------------------------------------------------
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`duckdb_only(reason=...)` on a test parametrised over engines: its spark variant is
+    skipped with that reason, shown in the summary (-ra)."""
+    for item in items:
+        marker = item.get_closest_marker("duckdb_only")
+        if marker is None:
+            continue
+        reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "")
+        if not reason:
+            raise pytest.UsageError(f"{item.nodeid}: duckdb_only needs a reason")
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("engine") == "spark":
+            item.add_marker(pytest.mark.skip(reason=f"DuckDB only: {reason}"))
+
+
+@pytest.fixture(scope="session")
+def spark() -> Any:
+    """One local Spark session for the whole run (started only by a spark test)."""
+    from revlens.engines.spark import spark_session
+
+    return spark_session("local[2]", SPARK_TEST_CONFIG)
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """The engine under test: "duckdb" or "spark" (the latter marked `spark`)."""
+    name: str = request.param
+    return name
+
+
+@pytest.fixture(scope="module")
+def on_engine(
+    engine: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> OnEngine:
+    """`on_engine(wh)`: what the analytics read, on the engine under test. DuckDB: `wh`
+    itself. Spark: `wh` exported as a lake and read by Spark; one export per warehouse and
+    content (a warehouse loaded again after a query is exported again)."""
+    if engine == "duckdb":
+        return lambda wh: wh
+    session = request.getfixturevalue("spark")
+    from revlens.engines.lake import export_lake
+    from revlens.engines.spark import LakeReader
+
+    # id(wh) -> (wh, rows per table, reader); wh is kept so its id is not reused
+    lakes: dict[int, tuple[Warehouse, tuple[int, ...], Reader]] = {}
+
+    def read(wh: Warehouse) -> Reader:
+        names = [t.name for t in TABLES] + [IMPORTS_TABLE]
+        counts = tuple(
+            int(wh.con.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0])  # type: ignore[index]
+            for n in names
+        )
+        known = lakes.get(id(wh))
+        if known is not None and known[1] == counts:
+            return known[2]
+        lake = tmp_path_factory.mktemp("lake") / "lake"
+        export_lake(wh, lake)
+        reader = LakeReader(lake, session=session)
+        lakes[id(wh)] = (wh, counts, reader)
+        return reader
+
+    return read

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,11 @@ def _float_literals_as_double() -> None:
     PySparkCompiler.visit_NonNullLiteral = visit
 
 
-def spark_session(master: str | None = None) -> Any:
+def spark_session(master: str | None = None, config: Mapping[str, str] | None = None) -> Any:
     """The Spark session (local on all cores unless `master` names a cluster), in UTC, the
-    zone the warehouse stores its timestamps in."""
+    zone the warehouse stores its timestamps in. `config` adds or overrides Spark settings
+    (the tests use fewer shuffle partitions for their small tables); as with any Spark
+    session, the first call in a process creates it and later calls reuse it."""
     try:
         from pyspark.sql import SparkSession
     except ImportError:
@@ -55,23 +58,33 @@ def spark_session(master: str | None = None) -> Any:
             code="RL045",
             fix="install a Java 17+ runtime (e.g. apt-get install default-jre-headless)",
         )
-    session = (
-        SparkSession.builder.master(master or DEFAULT_MASTER)
-        .appName("revlens")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "8")
-        .getOrCreate()
-    )
+    settings = {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.enabled": "false",
+        "spark.sql.shuffle.partitions": "8",
+        **(config or {}),
+    }
+    builder = SparkSession.builder.master(master or DEFAULT_MASTER).appName("revlens")
+    for name, value in settings.items():
+        builder = builder.config(name, value)
+    session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session
 
 
 class LakeReader:
     """The analytics view of a Parquet lake on Spark: the same `ibis` and `settings()` that
-    a DuckDB warehouse gives (model.warehouse.Reader)."""
+    a DuckDB warehouse gives (model.warehouse.Reader).
 
-    def __init__(self, lake: Path, master: str | None = None) -> None:
+    The tables are Spark temporary views named as the canonical tables, and a session has
+    one view per name; so with several lakes open in one process (the tests open one per
+    warehouse they build), each reader registers its views again when it is used after
+    another reader registered its own. `session` reuses a session the caller built (else
+    `spark_session(master)`)."""
+
+    _active: LakeReader | None = None  # the reader whose views the session holds now
+
+    def __init__(self, lake: Path, master: str | None = None, *, session: Any = None) -> None:
         manifest_path = lake / MANIFEST
         if not manifest_path.is_file():
             raise RevlensError(
@@ -82,18 +95,27 @@ class LakeReader:
             )
         self.path = lake
         self.manifest: dict[str, Any] = json.loads(manifest_path.read_text(encoding="utf-8"))
-        session = spark_session(master)
+        session = session if session is not None else spark_session(master)
+        self._frames: dict[str, Any] = {}
         for table in TABLES:
             folder = lake / table.name
             frame = session.read.option("basePath", str(folder)).parquet(str(folder))
-            frame.select(*[c.name for c in table.columns]).createOrReplaceTempView(table.name)
+            self._frames[table.name] = frame.select(*[c.name for c in table.columns])
+        self._register()
         import ibis
 
         _float_literals_as_double()
         self._ibis = ibis.pyspark.connect(session)
 
+    def _register(self) -> None:
+        for name, frame in self._frames.items():
+            frame.createOrReplaceTempView(name)
+        LakeReader._active = self
+
     @property
     def ibis(self) -> Any:
+        if LakeReader._active is not self:
+            self._register()
         return self._ibis
 
     def settings(self) -> WarehouseSettings:
