@@ -643,9 +643,7 @@ def test_spend_is_converted_at_the_rate_of_its_date(reader: Reader, catalog: Cat
     assert [r["value"] for r in result.rows] == [pytest.approx(110.0), pytest.approx(120.0)]
 
 
-def test_empty_periods_give_zero_counts_and_null_ratios(
-    reader: Reader, catalog: Catalog
-) -> None:
+def test_empty_periods_give_zero_counts_and_null_ratios(reader: Reader, catalog: Catalog) -> None:
     day = dt.date(2024, 1, 2)  # nothing happened on this day
     result = run_kpis(
         reader,
