@@ -4,7 +4,10 @@ module.
 
 Maven CRM pipeline: win rate, average deal size and sales cycle by agent (owner), by product
 and, rolled up from the by-owner rows, by manager (sales_teams.csv). Olist marketing funnel:
-leads by month and lead-to-customer by origin channel, period and cohort mode."""
+leads by month and lead-to-customer by origin channel, period and cohort mode.
+
+Both data sets are read on each engine (`on_engine`: the warehouse on DuckDB, its lake on
+Spark) and checked against the same CSV numbers, so the engines agree with each other too."""
 
 from __future__ import annotations
 
@@ -23,7 +26,8 @@ from revlens.compile.periods import Grain
 from revlens.compile.query import KpiQuery, run_kpis
 from revlens.ingest.load import import_files
 from revlens.ingest.mapping import load_mapping
-from revlens.model.warehouse import Warehouse
+from revlens.model.warehouse import Reader, Warehouse
+from two_engines import OnEngine
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 MAVEN = DATA / "maven_crm_sales_opportunities"
@@ -69,7 +73,7 @@ def same(got: Any, want: float | None, what: str) -> None:
 
 
 def rows_by(
-    wh: Warehouse, kpis: tuple[str, ...], start: dt.date, end: dt.date, **kw: Any
+    wh: Reader, kpis: tuple[str, ...], start: dt.date, end: dt.date, **kw: Any
 ) -> dict[tuple[Any, ...], dict[str, Any]]:
     query = KpiQuery(kpis=kpis, start=start, end=end, **kw)
     rows = run_kpis(wh, query, CATALOG).rows
@@ -129,6 +133,11 @@ def maven() -> Any:
     wh.close()
 
 
+@pytest.fixture(scope="module")
+def maven_reader(on_engine: OnEngine, maven: Warehouse) -> Reader:
+    return on_engine(maven)
+
+
 def test_csv_reference_sanity() -> None:
     """The CSV side, pinned to the data set's published shape."""
     rows = read_csv(PIPELINE)
@@ -145,8 +154,8 @@ def test_csv_reference_sanity() -> None:
 
 
 @pytest.mark.parametrize("dim", ["owner", "product"])
-def test_maven_by_dimension_matches_csv(maven: Warehouse, dim: str) -> None:
-    got = rows_by(maven, M_KPIS, M_START, M_END, by=(dim,))
+def test_maven_by_dimension_matches_csv(maven_reader: Reader, dim: str) -> None:
+    got = rows_by(maven_reader, M_KPIS, M_START, M_END, by=(dim,))
     ref = maven_reference(dim)
     for kpi in M_KPIS:
         assert {k[2] for k in got if k[0] == kpi} == set(ref), kpi
@@ -163,8 +172,8 @@ def test_maven_by_dimension_matches_csv(maven: Warehouse, dim: str) -> None:
         same(cycle["mean"], statistics.fmean(g["cycles"]), f"mean cycle {value}")
 
 
-def test_maven_totals_match_csv(maven: Warehouse) -> None:
-    got = rows_by(maven, M_KPIS, M_START, M_END)
+def test_maven_totals_match_csv(maven_reader: Reader) -> None:
+    got = rows_by(maven_reader, M_KPIS, M_START, M_END)
     ref = maven_reference("owner")
     won = sum(g["won"] for g in ref.values())
     revenue = sum(g["revenue"] for g in ref.values())
@@ -176,9 +185,14 @@ def test_maven_totals_match_csv(maven: Warehouse) -> None:
     same(got[("sales_cycle_days", M_START)]["mean"], statistics.fmean(cycles), "mean")
 
 
-def test_maven_win_rate_by_product_per_quarter(maven: Warehouse) -> None:
+def test_maven_win_rate_by_product_per_quarter(maven_reader: Reader) -> None:
     got = rows_by(
-        maven, ("win_rate",), dt.date(2017, 1, 1), M_END, grain=Grain.quarter, by=("product",)
+        maven_reader,
+        ("win_rate",),
+        dt.date(2017, 1, 1),
+        M_END,
+        grain=Grain.quarter,
+        by=("product",),
     )
     for q in range(4):
         start = dt.date(2017, 3 * q + 1, 1)
@@ -189,11 +203,11 @@ def test_maven_win_rate_by_product_per_quarter(maven: Warehouse) -> None:
             assert (row["numerator"], row["denominator"]) == (g["won"], g["closed"]), (start, value)
 
 
-def test_maven_rollup_by_manager(maven: Warehouse) -> None:
+def test_maven_rollup_by_manager(maven_reader: Reader) -> None:
     """revlens has no manager dimension: summing the by-owner numerators and denominators
     per manager (sales_teams.csv) gives the managers' numbers computed from the CSVs."""
     teams = {r["sales_agent"]: r["manager"] for r in read_csv(TEAMS)}
-    got = rows_by(maven, M_KPIS, M_START, M_END, by=("owner",))
+    got = rows_by(maven_reader, M_KPIS, M_START, M_END, by=("owner",))
     rolled: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for (kpi, _, owner), row in got.items():
         agg = rolled[teams[owner]]
@@ -283,6 +297,11 @@ def olist_wh() -> Any:
     wh.close()
 
 
+@pytest.fixture(scope="module")
+def olist_reader(on_engine: OnEngine, olist_wh: Warehouse) -> Reader:
+    return on_engine(olist_wh)
+
+
 def test_olist_csv_quirks() -> None:
     mqls, won = olist()
     early = [i for i, w in won.items() if w < mqls[i]["lead"]]
@@ -290,10 +309,10 @@ def test_olist_csv_quirks() -> None:
     assert sum(1 for r in read_csv(MQLS) if r["origin"] == "") == 60
 
 
-def test_olist_leads_and_customers_by_month(olist_wh: Warehouse) -> None:
+def test_olist_leads_and_customers_by_month(olist_reader: Reader) -> None:
     mqls, won = olist()
     got = rows_by(
-        olist_wh, ("leads", "customers", "lead_to_customer"), O_START, O_END, grain=Grain.month
+        olist_reader, ("leads", "customers", "lead_to_customer"), O_START, O_END, grain=Grain.month
     )
     leads = Counter(m["lead"].date().replace(day=1) for m in mqls.values() if inside(m["lead"]))
     customers = Counter(w.date().replace(day=1) for w in won.values() if inside(w))
@@ -309,9 +328,9 @@ def test_olist_leads_and_customers_by_month(olist_wh: Warehouse) -> None:
 
 
 @pytest.mark.parametrize("lookback", [90, 730])
-def test_olist_lead_to_customer_by_channel_period(olist_wh: Warehouse, lookback: int) -> None:
+def test_olist_lead_to_customer_by_channel_period(olist_reader: Reader, lookback: int) -> None:
     got = rows_by(
-        olist_wh, ("lead_to_customer",), O_START, O_END, by=("channel",), lookback_days=lookback
+        olist_reader, ("lead_to_customer",), O_START, O_END, by=("channel",), lookback_days=lookback
     )
     ref = olist_period(lookback)
     assert {k[2] for k in got} == set(ref)
@@ -325,9 +344,9 @@ def test_olist_lead_to_customer_by_channel_period(olist_wh: Warehouse, lookback:
     assert ref[None][0] == {90: 32, 730: 1}[lookback]
 
 
-def test_olist_lead_to_customer_by_channel_cohort(olist_wh: Warehouse) -> None:
+def test_olist_lead_to_customer_by_channel_cohort(olist_reader: Reader) -> None:
     got = rows_by(
-        olist_wh,
+        olist_reader,
         ("lead_to_customer",),
         O_START,
         O_END,
