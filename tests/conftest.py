@@ -129,22 +129,25 @@ def on_engine(
     from revlens.engines.lake import export_lake
     from revlens.engines.spark import LakeReader
 
-    # id(wh) -> (wh, rows per table, reader); wh is kept so its id is not reused
-    lakes: dict[int, tuple[Warehouse, tuple[int, ...], Reader]] = {}
+    # id(wh) -> (wh, its state, reader); wh is kept so its id is not reused
+    lakes: dict[int, tuple[Warehouse, tuple[Any, ...], Reader]] = {}
 
     def read(wh: Warehouse) -> Reader:
-        names = [t.name for t in TABLES] + [IMPORTS_TABLE]
-        counts = tuple(
-            int(wh.con.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0])  # type: ignore[index]
-            for n in names
+        # rows per table, imports (an upsert is one) and settings: what the lake carries
+        state = (
+            *(
+                wh.con.execute(f'SELECT count(*) FROM "{n}"').fetchone()
+                for n in [*(t.name for t in TABLES), IMPORTS_TABLE]
+            ),
+            wh.settings(),
         )
         known = lakes.get(id(wh))
-        if known is not None and known[1] == counts:
+        if known is not None and known[1] == state:
             return known[2]
         lake = tmp_path_factory.mktemp("lake") / "lake"
         export_lake(wh, lake)
         reader = LakeReader(lake, session=session)
-        lakes[id(wh)] = (wh, counts, reader)
+        lakes[id(wh)] = (wh, state, reader)
         return reader
 
     return read

@@ -2,7 +2,11 @@
 dimensions by first touch within the lookback window, cost KPIs by channel, zero
 denominators, stage skips and repeats, cohort mode and maturity, comparisons, targets,
 time zones and unknown names. Expected numbers come from small pure-Python references over
-the same journeys, and are hand-counted in the comments."""
+the same journeys, and are hand-counted in the comments.
+
+Each test builds its warehouse and queries it on each engine through `on_engine` (on Spark,
+the warehouse as it is at the query: its rows and settings exported as a lake). The name
+checks fail before any query and take no engine."""
 
 from __future__ import annotations
 
@@ -16,7 +20,8 @@ from revlens.catalog.spec import Catalog, load_catalog
 from revlens.compile.measures import MEASURES
 from revlens.compile.query import KpiQuery, KpiResult, run_kpis
 from revlens.errors import UnknownName
-from revlens.model.warehouse import Warehouse
+from revlens.model.warehouse import Reader, Warehouse
+from two_engines import OnEngine
 
 D = dt.date
 
@@ -26,7 +31,7 @@ def catalog() -> Catalog:
     return load_catalog(measures=set(MEASURES))
 
 
-def run(wh: Warehouse, catalog: Catalog, *kpis: str, **query: Any) -> KpiResult:
+def run(wh: Reader, catalog: Catalog, *kpis: str, **query: Any) -> KpiResult:
     return run_kpis(wh, KpiQuery(kpis=kpis, **query), catalog)
 
 
@@ -112,8 +117,10 @@ def leads_between(a: dt.date, b: dt.date) -> int:
     return sum(1 for d in LEAD_DAYS if a <= when(d).date() <= b)
 
 
-def test_month_grain(dated: Warehouse, catalog: Catalog) -> None:
-    result = run(dated, catalog, "leads", start=D(2024, 1, 1), end=D(2024, 3, 31), grain="month")
+def test_month_grain(dated: Warehouse, catalog: Catalog, on_engine: OnEngine) -> None:
+    result = run(
+        on_engine(dated), catalog, "leads", start=D(2024, 1, 1), end=D(2024, 3, 31), grain="month"
+    )
     months = [
         (D(2024, 1, 1), D(2024, 1, 31)),
         (D(2024, 2, 1), D(2024, 2, 29)),
@@ -123,15 +130,23 @@ def test_month_grain(dated: Warehouse, catalog: Catalog) -> None:
     assert values(result) == [leads_between(a, b) for a, b in months] == [4, 1, 1]
 
 
-def test_week_grain_starts_on_monday_by_default(dated: Warehouse, catalog: Catalog) -> None:
-    result = run(dated, catalog, "leads", start=D(2024, 1, 1), end=D(2024, 1, 14), grain="week")
+def test_week_grain_starts_on_monday_by_default(
+    dated: Warehouse, catalog: Catalog, on_engine: OnEngine
+) -> None:
+    result = run(
+        on_engine(dated), catalog, "leads", start=D(2024, 1, 1), end=D(2024, 1, 14), grain="week"
+    )
     assert spans(result) == [(D(2024, 1, 1), D(2024, 1, 7)), (D(2024, 1, 8), D(2024, 1, 14))]
     assert values(result) == [2, 1]  # Sat + Sun | Mon
 
 
-def test_week_grain_with_sunday_weeks(dated: Warehouse, catalog: Catalog) -> None:
+def test_week_grain_with_sunday_weeks(
+    dated: Warehouse, catalog: Catalog, on_engine: OnEngine
+) -> None:
     dated.update_settings(week_start=7)
-    result = run(dated, catalog, "leads", start=D(2024, 1, 1), end=D(2024, 1, 14), grain="week")
+    result = run(
+        on_engine(dated), catalog, "leads", start=D(2024, 1, 1), end=D(2024, 1, 14), grain="week"
+    )
     # the week of Sun Dec 31 is clipped to the range; so is the week of Sun Jan 14
     weeks = [
         (D(2024, 1, 1), D(2024, 1, 6)),
@@ -151,40 +166,70 @@ def fiscal_spans(year: int, first_month: int, months: int) -> list[tuple[dt.date
     return list(zip(cuts, ends, strict=True))
 
 
-def test_quarter_grain_with_fiscal_year_from_april(dated: Warehouse, catalog: Catalog) -> None:
+def test_quarter_grain_with_fiscal_year_from_april(
+    dated: Warehouse, catalog: Catalog, on_engine: OnEngine
+) -> None:
     dated.update_settings(fiscal_year_start_month=4)
-    result = run(dated, catalog, "leads", start=D(2024, 1, 1), end=D(2024, 12, 31), grain="quarter")
+    result = run(
+        on_engine(dated),
+        catalog,
+        "leads",
+        start=D(2024, 1, 1),
+        end=D(2024, 12, 31),
+        grain="quarter",
+    )
     quarters = fiscal_spans(2024, 4, 3)
     assert spans(result) == quarters
     assert values(result) == [leads_between(a, b) for a, b in quarters] == [6, 2, 1, 1]
 
 
-def test_year_grain_with_fiscal_year_from_april(dated: Warehouse, catalog: Catalog) -> None:
+def test_year_grain_with_fiscal_year_from_april(
+    dated: Warehouse, catalog: Catalog, on_engine: OnEngine
+) -> None:
     dated.update_settings(fiscal_year_start_month=4)
-    result = run(dated, catalog, "leads", start=D(2024, 1, 1), end=D(2024, 12, 31), grain="year")
+    result = run(
+        on_engine(dated), catalog, "leads", start=D(2024, 1, 1), end=D(2024, 12, 31), grain="year"
+    )
     # fiscal 2023 ends on March 31; fiscal 2024 starts April 1 (clipped at the range end)
     assert spans(result) == [(D(2024, 1, 1), D(2024, 3, 31)), (D(2024, 4, 1), D(2024, 12, 31))]
     assert values(result) == [6, 4]
 
 
-def test_quarter_grain_with_fiscal_year_from_february(dated: Warehouse, catalog: Catalog) -> None:
+def test_quarter_grain_with_fiscal_year_from_february(
+    dated: Warehouse, catalog: Catalog, on_engine: OnEngine
+) -> None:
     dated.update_settings(fiscal_year_start_month=2)
-    result = run(dated, catalog, "leads", start=D(2024, 1, 1), end=D(2024, 12, 31), grain="quarter")
+    result = run(
+        on_engine(dated),
+        catalog,
+        "leads",
+        start=D(2024, 1, 1),
+        end=D(2024, 12, 31),
+        grain="quarter",
+    )
     quarters = fiscal_spans(2024, 2, 3)
     assert quarters[0] == (D(2024, 1, 1), D(2024, 1, 31))  # Nov-Jan, clipped
     assert spans(result) == quarters
     assert values(result) == [leads_between(a, b) for a, b in quarters] == [4, 3, 2, 0, 1]
 
 
-def test_no_grain_is_one_row_for_the_range(dated: Warehouse, catalog: Catalog) -> None:
-    result = run(dated, catalog, "leads", "sessions", start=D(2024, 1, 7), end=D(2024, 6, 30))
+def test_no_grain_is_one_row_for_the_range(
+    dated: Warehouse, catalog: Catalog, on_engine: OnEngine
+) -> None:
+    result = run(
+        on_engine(dated), catalog, "leads", "sessions", start=D(2024, 1, 7), end=D(2024, 6, 30)
+    )
     assert spans(result) == [(D(2024, 1, 7), D(2024, 6, 30))] * 2
     assert values(result, "leads") == [leads_between(D(2024, 1, 7), D(2024, 6, 30))] == [7]
     assert values(result, "sessions") == [0]
 
 
-def test_periods_are_clipped_to_the_range(dated: Warehouse, catalog: Catalog) -> None:
-    result = run(dated, catalog, "leads", start=D(2024, 1, 7), end=D(2024, 3, 31), grain="month")
+def test_periods_are_clipped_to_the_range(
+    dated: Warehouse, catalog: Catalog, on_engine: OnEngine
+) -> None:
+    result = run(
+        on_engine(dated), catalog, "leads", start=D(2024, 1, 7), end=D(2024, 3, 31), grain="month"
+    )
     assert spans(result) == [
         (D(2024, 1, 7), D(2024, 1, 31)),
         (D(2024, 2, 1), D(2024, 2, 29)),
@@ -283,9 +328,9 @@ Q1 = {"start": D(2024, 1, 1), "end": D(2024, 3, 31)}
 
 @pytest.mark.parametrize("lookback", [90, 30])
 def test_leads_by_channel_use_the_first_touch_in_the_lookback(
-    funnel: Warehouse, catalog: Catalog, lookback: int
+    funnel: Warehouse, catalog: Catalog, lookback: int, on_engine: OnEngine
 ) -> None:
-    result = run(funnel, catalog, "leads", by=("channel",), lookback_days=lookback, **Q1)
+    result = run(on_engine(funnel), catalog, "leads", by=("channel",), lookback_days=lookback, **Q1)
     touches = funnel_touches()
     expected = count_by(
         first_dates(FUNNEL, "lead"),
@@ -304,9 +349,11 @@ def test_leads_by_channel_use_the_first_touch_in_the_lookback(
         assert expected == {"email": 1, "social": 1, "paid_search": 1, None: 3}
 
 
-def test_each_conversion_gets_its_own_first_touch(funnel: Warehouse, catalog: Catalog) -> None:
+def test_each_conversion_gets_its_own_first_touch(
+    funnel: Warehouse, catalog: Catalog, on_engine: OnEngine
+) -> None:
     """c had no touch before the lead, but one before the MQL."""
-    result = run(funnel, catalog, "mqls", by=("channel",), **Q1)
+    result = run(on_engine(funnel), catalog, "mqls", by=("channel",), **Q1)
     touches = funnel_touches()
     expected = count_by(
         first_dates(FUNNEL, "mql"),
@@ -319,15 +366,17 @@ def test_each_conversion_gets_its_own_first_touch(funnel: Warehouse, catalog: Ca
     assert got == expected
 
 
-def test_sessions_by_channel_use_their_own_channel(funnel: Warehouse, catalog: Catalog) -> None:
-    result = run(funnel, catalog, "sessions", by=("channel",), **Q1)
+def test_sessions_by_channel_use_their_own_channel(
+    funnel: Warehouse, catalog: Catalog, on_engine: OnEngine
+) -> None:
+    result = run(on_engine(funnel), catalog, "sessions", by=("channel",), **Q1)
     assert {ch: r["value"] for ch, r in by_dim(result, "sessions").items()} == {"social": 1}
 
 
 def test_cost_kpis_by_channel_pair_spend_with_first_touched_conversions(
-    funnel: Warehouse, catalog: Catalog
+    funnel: Warehouse, catalog: Catalog, on_engine: OnEngine
 ) -> None:
-    result = run(funnel, catalog, "cpl", "cost_per_mql", "spend", by=("channel",), **Q1)
+    result = run(on_engine(funnel), catalog, "cpl", "cost_per_mql", "spend", by=("channel",), **Q1)
     spend = {"paid_search": 300.0, "social": 100.0, "display": 50.0}
     cpl = by_dim(result, "cpl")
     assert cpl["paid_search"]["value"] == spend["paid_search"] / 2
@@ -344,9 +393,11 @@ def test_cost_kpis_by_channel_pair_spend_with_first_touched_conversions(
     assert got_spend == spend
 
 
-def test_zero_denominators_are_null(funnel: Warehouse, catalog: Catalog) -> None:
+def test_zero_denominators_are_null(
+    funnel: Warehouse, catalog: Catalog, on_engine: OnEngine
+) -> None:
     result = run(
-        funnel,
+        on_engine(funnel),
         catalog,
         "cpl",
         "lead_to_mql",
@@ -362,8 +413,10 @@ def test_zero_denominators_are_null(funnel: Warehouse, catalog: Catalog) -> None
         assert got[kpi]["denominator"] == 0, kpi
 
 
-def test_stage_skips_and_repeats(funnel: Warehouse, catalog: Catalog) -> None:
-    result = run(funnel, catalog, "leads", "mqls", "sqls", "mql_to_sql", grain="month", **Q1)
+def test_stage_skips_and_repeats(funnel: Warehouse, catalog: Catalog, on_engine: OnEngine) -> None:
+    result = run(
+        on_engine(funnel), catalog, "leads", "mqls", "sqls", "mql_to_sql", grain="month", **Q1
+    )
     months = [
         (D(2024, 1, 1), D(2024, 1, 31)),
         (D(2024, 2, 1), D(2024, 2, 29)),
@@ -395,10 +448,10 @@ def cohort(from_role: str, to_role: str, a: dt.date, b: dt.date, window: int) ->
 
 
 def test_cohort_mode_counts_conversions_within_the_window(
-    funnel: Warehouse, catalog: Catalog
+    funnel: Warehouse, catalog: Catalog, on_engine: OnEngine
 ) -> None:
     result = run(
-        funnel,
+        on_engine(funnel),
         catalog,
         "lead_to_mql",
         "leads",
@@ -422,10 +475,12 @@ def test_cohort_mode_counts_conversions_within_the_window(
     assert {r["mode"] for r in result.rows if r["kpi"] == "leads"} == {"period"}
 
 
-def test_cohort_and_period_answers_differ(funnel: Warehouse, catalog: Catalog) -> None:
+def test_cohort_and_period_answers_differ(
+    funnel: Warehouse, catalog: Catalog, on_engine: OnEngine
+) -> None:
     jan = {"start": D(2024, 1, 1), "end": D(2024, 1, 31)}
-    cohort_row = run(funnel, catalog, "lead_to_mql", mode="cohort", **jan).rows[0]
-    period_row = run(funnel, catalog, "lead_to_mql", **jan).rows[0]
+    cohort_row = run(on_engine(funnel), catalog, "lead_to_mql", mode="cohort", **jan).rows[0]
+    period_row = run(on_engine(funnel), catalog, "lead_to_mql", **jan).rows[0]
     # the default 90-day window catches c's MQL (36 days) too
     assert (
         (cohort_row["numerator"], cohort_row["denominator"])
@@ -436,11 +491,15 @@ def test_cohort_and_period_answers_differ(funnel: Warehouse, catalog: Catalog) -
     assert period_row["mode"] == "period" and "immature" not in period_row
 
 
-def test_cohort_mode_for_later_stages(funnel: Warehouse, catalog: Catalog) -> None:
+def test_cohort_mode_for_later_stages(
+    funnel: Warehouse, catalog: Catalog, on_engine: OnEngine
+) -> None:
     """MQL cohorts of Q1: a (SQL 21 days later), c (no SQL), d (no SQL); b reached SQL
     without an MQL and is in no MQL cohort. a's opportunity was created before the MQL, so
     it is not a conversion of the cohort."""
-    result = run(funnel, catalog, "mql_to_sql", "mql_to_opportunity", mode="cohort", **Q1)
+    result = run(
+        on_engine(funnel), catalog, "mql_to_sql", "mql_to_opportunity", mode="cohort", **Q1
+    )
     got = {r["kpi"]: r for r in result.rows}
     assert (
         (got["mql_to_sql"]["numerator"], got["mql_to_sql"]["denominator"])
@@ -466,17 +525,18 @@ def test_cohort_mode_for_later_stages(funnel: Warehouse, catalog: Catalog) -> No
     assert got["mql_to_opportunity"]["value"] == 0
     # period mode: SQLs (a, b) / MQLs (a, c, d); opportunities (a, b) / MQLs
     period = {
-        r["kpi"]: r for r in run(funnel, catalog, "mql_to_sql", "mql_to_opportunity", **Q1).rows
+        r["kpi"]: r
+        for r in run(on_engine(funnel), catalog, "mql_to_sql", "mql_to_opportunity", **Q1).rows
     }
     assert period["mql_to_sql"]["value"] == pytest.approx(2 / 3, rel=1e-12)
     assert period["mql_to_opportunity"]["value"] == pytest.approx(2 / 3, rel=1e-12)
 
 
 def test_cohort_rows_are_immature_until_the_window_closes(
-    funnel: Warehouse, catalog: Catalog
+    funnel: Warehouse, catalog: Catalog, on_engine: OnEngine
 ) -> None:
     result = run(
-        funnel,
+        on_engine(funnel),
         catalog,
         "lead_to_mql",
         start=D(2024, 3, 1),
@@ -501,9 +561,9 @@ def change(value: float, prev: float | None) -> float | None:
     return None if prev in (None, 0) else (value - prev) / abs(prev)
 
 
-def test_compare_previous_period(funnel: Warehouse, catalog: Catalog) -> None:
+def test_compare_previous_period(funnel: Warehouse, catalog: Catalog, on_engine: OnEngine) -> None:
     result = run(
-        funnel,
+        on_engine(funnel),
         catalog,
         "leads",
         start=D(2024, 2, 1),
@@ -530,11 +590,16 @@ def test_compare_previous_period(funnel: Warehouse, catalog: Catalog) -> None:
 
 
 def test_compare_previous_without_grain_uses_the_same_length_before(
-    funnel: Warehouse, catalog: Catalog
+    funnel: Warehouse, catalog: Catalog, on_engine: OnEngine
 ) -> None:
     # Feb 1-29 (29 days) against Jan 3-31
     result = run(
-        funnel, catalog, "leads", start=D(2024, 2, 1), end=D(2024, 2, 29), compare="previous"
+        on_engine(funnel),
+        catalog,
+        "leads",
+        start=D(2024, 2, 1),
+        end=D(2024, 2, 29),
+        compare="previous",
     )
     (row,) = result.rows
     assert (
@@ -545,10 +610,12 @@ def test_compare_previous_without_grain_uses_the_same_length_before(
     assert row["change"] == pytest.approx(-1 / 3, rel=1e-12)
 
 
-def test_change_divides_by_the_absolute_previous_value(funnel: Warehouse, catalog: Catalog) -> None:
+def test_change_divides_by_the_absolute_previous_value(
+    funnel: Warehouse, catalog: Catalog, on_engine: OnEngine
+) -> None:
     """marketing_roi: Jan (150 - 300) / 300 = -0.5; Feb (125 - 100) / 100 = 0.25."""
     result = run(
-        funnel,
+        on_engine(funnel),
         catalog,
         "marketing_roi",
         start=D(2024, 2, 1),
@@ -567,9 +634,9 @@ def two_years(funnel: Warehouse) -> Warehouse:
     return funnel
 
 
-def test_compare_year(two_years: Warehouse, catalog: Catalog) -> None:
+def test_compare_year(two_years: Warehouse, catalog: Catalog, on_engine: OnEngine) -> None:
     result = run(
-        two_years,
+        on_engine(two_years),
         catalog,
         "leads",
         start=D(2024, 2, 1),
@@ -583,7 +650,7 @@ def test_compare_year(two_years: Warehouse, catalog: Catalog) -> None:
     assert (mar["value"], mar["previous_value"], mar["change"]) == (1, 0, None)
 
 
-def test_compare_year_by_week(warehouse: Warehouse, catalog: Catalog) -> None:
+def test_compare_year_by_week(warehouse: Warehouse, catalog: Catalog, on_engine: OnEngine) -> None:
     # one lead a day through 2023 and January 2024: every full week holds 7
     day0 = D(2023, 1, 1)
     journeys_for(
@@ -591,7 +658,7 @@ def test_compare_year_by_week(warehouse: Warehouse, catalog: Catalog) -> None:
         {f"p{i}": [stage("lead", (day0 + dt.timedelta(days=i)).isoformat())] for i in range(400)},
     )
     result = run(
-        warehouse,
+        on_engine(warehouse),
         catalog,
         "leads",
         start=D(2024, 1, 8),
@@ -628,8 +695,10 @@ def targeted(funnel: Warehouse) -> Warehouse:
     return funnel
 
 
-def test_targets_match_their_exact_period(targeted: Warehouse, catalog: Catalog) -> None:
-    result = run(targeted, catalog, "leads", "cpl", grain="month", **Q1)
+def test_targets_match_their_exact_period(
+    targeted: Warehouse, catalog: Catalog, on_engine: OnEngine
+) -> None:
+    result = run(on_engine(targeted), catalog, "leads", "cpl", grain="month", **Q1)
     leads = [r for r in result.rows if r["kpi"] == "leads"]
     assert [(r["value"], r["target"]) for r in leads] == [(3, 4), (2, 5), (1, 6)]
     assert [r["attainment"] for r in leads] == [3 / 4, 2 / 5, 1 / 6]
@@ -642,9 +711,9 @@ def test_targets_match_their_exact_period(targeted: Warehouse, catalog: Catalog)
 
 
 def test_quarter_targets_sum_the_months_for_counts_only(
-    targeted: Warehouse, catalog: Catalog
+    targeted: Warehouse, catalog: Catalog, on_engine: OnEngine
 ) -> None:
-    result = run(targeted, catalog, "leads", "cpl", grain="quarter", **Q1)
+    result = run(on_engine(targeted), catalog, "leads", "cpl", grain="quarter", **Q1)
     got = {r["kpi"]: r for r in result.rows}
     assert got["leads"]["value"] == 6
     assert got["leads"]["target"] == 4 + 5 + 6
@@ -652,19 +721,23 @@ def test_quarter_targets_sum_the_months_for_counts_only(
     assert "target" not in got["cpl"]  # a ratio's monthly targets do not add up
 
 
-def test_targets_for_a_dimension_value(targeted: Warehouse, catalog: Catalog) -> None:
-    result = run(targeted, catalog, "leads", by=("channel",), **Q1)
+def test_targets_for_a_dimension_value(
+    targeted: Warehouse, catalog: Catalog, on_engine: OnEngine
+) -> None:
+    result = run(on_engine(targeted), catalog, "leads", by=("channel",), **Q1)
     rows = by_dim(result, "leads")
     assert rows["paid_search"]["target"] == 4
     assert rows["paid_search"]["attainment"] == 2 / 4
     assert all("target" not in r for ch, r in rows.items() if ch != "paid_search")
     # the overall quarter row does not take the channel's target; the months add up
-    (overall,) = run(targeted, catalog, "leads", **Q1).rows
+    (overall,) = run(on_engine(targeted), catalog, "leads", **Q1).rows
     assert overall["target"] == 15
 
 
 # -- time zones ---------------------------------------------------------------------------------
-def test_an_offset_timestamp_is_bucketed_in_utc(warehouse: Warehouse, catalog: Catalog) -> None:
+def test_an_offset_timestamp_is_bucketed_in_utc(
+    warehouse: Warehouse, catalog: Catalog, on_engine: OnEngine
+) -> None:
     late = "2024-01-31T23:30:00-02:00"  # 2024-02-01 01:30 UTC
     load_rows(
         warehouse,
@@ -674,13 +747,18 @@ def test_an_offset_timestamp_is_bucketed_in_utc(warehouse: Warehouse, catalog: C
         },
     )
     result = run(
-        warehouse, catalog, "leads", start=D(2024, 1, 1), end=D(2024, 2, 29), grain="month"
+        on_engine(warehouse),
+        catalog,
+        "leads",
+        start=D(2024, 1, 1),
+        end=D(2024, 2, 29),
+        grain="month",
     )
     assert values(result) == [0, 1]
 
 
 def test_a_zoneless_timestamp_is_read_in_the_warehouse_zone(
-    warehouse: Warehouse, catalog: Catalog
+    warehouse: Warehouse, catalog: Catalog, on_engine: OnEngine
 ) -> None:
     warehouse.update_settings(timezone="America/Sao_Paulo")  # UTC-3, no DST in 2024
     local = "2024-01-31T23:30:00"  # 2024-02-01 02:30 UTC
@@ -692,17 +770,27 @@ def test_a_zoneless_timestamp_is_read_in_the_warehouse_zone(
         },
     )
     result = run(
-        warehouse, catalog, "leads", start=D(2024, 1, 1), end=D(2024, 2, 29), grain="month"
+        on_engine(warehouse),
+        catalog,
+        "leads",
+        start=D(2024, 1, 1),
+        end=D(2024, 2, 29),
+        grain="month",
     )
     assert values(result) == [0, 1]
 
 
 def test_an_aware_datetime_through_journeys_is_bucketed_in_utc(
-    warehouse: Warehouse, catalog: Catalog
+    warehouse: Warehouse, catalog: Catalog, on_engine: OnEngine
 ) -> None:
     journeys_for(warehouse, {"z": [stage("lead", "2024-01-31T23:30:00-02:00")]})
     result = run(
-        warehouse, catalog, "leads", start=D(2024, 1, 1), end=D(2024, 2, 29), grain="month"
+        on_engine(warehouse),
+        catalog,
+        "leads",
+        start=D(2024, 1, 1),
+        end=D(2024, 2, 29),
+        grain="month",
     )
     assert values(result) == [0, 1]
 
@@ -731,9 +819,16 @@ def test_unknown_name_without_a_close_match_lists_the_choices() -> None:
 
 
 # keep the session builder import meaningful: a session is a touch for first-touch purposes
-def test_a_session_is_a_first_touch(warehouse: Warehouse, catalog: Catalog) -> None:
+def test_a_session_is_a_first_touch(
+    warehouse: Warehouse, catalog: Catalog, on_engine: OnEngine
+) -> None:
     journeys_for(warehouse, {"s": [session("organic", "2024-01-02"), stage("lead", "2024-01-03")]})
     result = run(
-        warehouse, catalog, "leads", by=("channel",), start=D(2024, 1, 1), end=D(2024, 1, 31)
+        on_engine(warehouse),
+        catalog,
+        "leads",
+        by=("channel",),
+        start=D(2024, 1, 1),
+        end=D(2024, 1, 31),
     )
     assert {ch: r["value"] for ch, r in by_dim(result, "leads").items()} == {"organic": 1}
