@@ -1,6 +1,8 @@
 """Journeys from the warehouse, as journeys_for builds them: touches inside the lookback
 before each conversion (stitched anonymous ones included), in order, milestones marked,
-non-converting journeys kept; and credit over them."""
+non-converting journeys kept; and credit over them. The journeys are read on each engine
+(`on_engine`: the warehouse on DuckDB, its lake on Spark); the credit models then run in
+Python on what was read."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from revlens.attribution.journeys import Journey
 from revlens.attribution.warehouse import warehouse_journeys
 from revlens.errors import UnknownName
 from revlens.model.warehouse import Warehouse
+from two_engines import OnEngine
 
 START, END = dt.date(2024, 3, 1), dt.date(2024, 3, 31)
 
@@ -76,8 +79,8 @@ def paths(journeys: list[Journey]) -> dict[tuple[str, ...], tuple[int, float, in
     return {j.channels: (j.conversions, j.value, j.nulls) for j in journeys}
 
 
-def test_lead_journeys_counted_in_the_engine(wh: Warehouse) -> None:
-    got = paths(warehouse_journeys(wh, "lead", start=START, end=END))
+def test_lead_journeys_counted_in_the_engine(wh: Warehouse, on_engine: OnEngine) -> None:
+    got = paths(warehouse_journeys(on_engine(wh), "lead", start=START, end=END))
     assert got == {
         ("referral", "paid_search", "email"): (1, 0.0, 0),  # ann, stitched visit first
         ("direct",): (1, 0.0, 0),  # bob: the display touch is outside the lookback
@@ -86,7 +89,7 @@ def test_lead_journeys_counted_in_the_engine(wh: Warehouse) -> None:
         ("email",): (0, 0.0, 1),  # eve was touched in March, but was a lead in January
     }
     result = attribute(
-        warehouse_journeys(wh, "lead", start=START, end=END),
+        warehouse_journeys(on_engine(wh), "lead", start=START, end=END),
         ["first_touch", "last_touch", "linear"],
     )
     credit = {(r["model"], r["channel"]): r["conversions"] for r in result.rows}
@@ -95,9 +98,11 @@ def test_lead_journeys_counted_in_the_engine(wh: Warehouse) -> None:
     assert result.total_conversions == 3
 
 
-def test_revenue_journeys_carry_value_timing_and_milestones(wh: Warehouse) -> None:
+def test_revenue_journeys_carry_value_timing_and_milestones(
+    wh: Warehouse, on_engine: OnEngine
+) -> None:
     journeys = warehouse_journeys(
-        wh, "revenue", start=START, end=END, lookback_days=365, timed=True
+        on_engine(wh), "revenue", start=START, end=END, lookback_days=365, timed=True
     )
     won = [j for j in journeys if j.conversions]
     assert len(won) == 1
@@ -114,17 +119,21 @@ def test_revenue_journeys_carry_value_timing_and_milestones(wh: Warehouse) -> No
     assert value == pytest.approx({"events": 600.0, "paid_search": 300.0, "email": 100.0}, abs=1e-9)
 
 
-def test_pipeline_and_unknown_names(wh: Warehouse) -> None:
+def test_pipeline_and_unknown_names(wh: Warehouse, on_engine: OnEngine) -> None:
     got = paths(
         warehouse_journeys(
-            wh, "pipeline", start=dt.date(2024, 2, 1), end=dt.date(2024, 2, 29), lookback_days=365
+            on_engine(wh),
+            "pipeline",
+            start=dt.date(2024, 2, 1),
+            end=dt.date(2024, 2, 29),
+            lookback_days=365,
         )
     )
     assert got[("events", "paid_search")] == (1, 1000.0, 0)
     with pytest.raises(UnknownName, match="conversion"):
-        warehouse_journeys(wh, "leads", start=START, end=END)
+        warehouse_journeys(on_engine(wh), "leads", start=START, end=END)
     with pytest.raises(UnknownName) as err:
-        warehouse_journeys(wh, "lead", start=START, end=END, level="campain")
+        warehouse_journeys(on_engine(wh), "lead", start=START, end=END, level="campain")
     assert err.value.suggestions == ["campaign"]
 
 

@@ -6,7 +6,11 @@ after entry; a cell is `observed` only when that month lies inside the data for 
 of the cohort. Velocity: days from the first `from_stage` in the range to the first
 `to_stage` at or after it (or, without `to_stage`, to the first later stage), as a numpy
 histogram (its counts add up to the converters) and a trend per period of entry with
-median / mean / p90 (linearly interpolated, like the funnel)."""
+median / mean / p90 (linearly interpolated, like the funnel).
+
+Each test builds its journeys in a DuckDB warehouse and reads them on each engine through
+`on_engine` (on Spark, the warehouse exported as a lake); an unknown stage is refused from
+the settings before any query, so that test takes no engine."""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from revlens.errors import UnknownName
 from revlens.funnel.cohorts import cohort_matrix
 from revlens.funnel.velocity import stage_velocity
 from revlens.model.warehouse import Warehouse
+from two_engines import OnEngine
 
 D = dt.date
 MONTH = dt.timedelta(days=30.4375)
@@ -62,9 +67,11 @@ def customers(warehouse: Warehouse) -> Warehouse:
     return warehouse
 
 
-def test_cohort_matrix_cumulative_rates_by_month_since_entry(customers: Warehouse) -> None:
+def test_cohort_matrix_cumulative_rates_by_month_since_entry(
+    customers: Warehouse, on_engine: OnEngine
+) -> None:
     m = cohort_matrix(
-        customers, "lead", "customer", start=D(2024, 1, 1), end=D(2024, 2, 29), months=3
+        on_engine(customers), "lead", "customer", start=D(2024, 1, 1), end=D(2024, 2, 29), months=3
     )
     assert (m.from_stage, m.to_stage) == ("lead", "customer")
     got = [(r["cohort"], r["size"], r["month"], r["converted"], r["rate"]) for r in m.rows]
@@ -84,9 +91,11 @@ def test_cohort_matrix_cumulative_rates_by_month_since_entry(customers: Warehous
     assert [r["observed"] for r in m.rows] == [True, True, False, False, True, False, False, False]
 
 
-def test_cohort_matrix_empty_cohort_and_months_cap(customers: Warehouse) -> None:
+def test_cohort_matrix_empty_cohort_and_months_cap(
+    customers: Warehouse, on_engine: OnEngine
+) -> None:
     m = cohort_matrix(
-        customers, "lead", "customer", start=D(2023, 12, 1), end=D(2024, 1, 31), months=1
+        on_engine(customers), "lead", "customer", start=D(2023, 12, 1), end=D(2024, 1, 31), months=1
     )
     assert [(r["cohort"], r["size"], r["month"], r["converted"], r["rate"]) for r in m.rows] == [
         (D(2023, 12, 1), 0, 0, 0, None),
@@ -102,24 +111,28 @@ def test_cohort_matrix_unknown_stage(customers: Warehouse) -> None:
     assert "did you mean 'customer'" in err.value.render()
 
 
-def test_cohort_matrix_observed_needs_the_whole_month_in_the_data(warehouse: Warehouse) -> None:
+def test_cohort_matrix_observed_needs_the_whole_month_in_the_data(
+    warehouse: Warehouse, on_engine: OnEngine
+) -> None:
     journeys_for(
         warehouse,
         {"late": [stage("lead", "2024-06-30")], "newest": [stage("lead", "2024-07-30")]},
     )
     m = cohort_matrix(
-        warehouse, "lead", "customer", start=D(2024, 6, 1), end=D(2024, 6, 30), months=0
+        on_engine(warehouse), "lead", "customer", start=D(2024, 6, 1), end=D(2024, 6, 30), months=0
     )
     assert [r["observed"] for r in m.rows] == [False]
 
 
-def test_cohort_matrix_observed_when_the_month_is_in_the_data(warehouse: Warehouse) -> None:
+def test_cohort_matrix_observed_when_the_month_is_in_the_data(
+    warehouse: Warehouse, on_engine: OnEngine
+) -> None:
     journeys_for(
         warehouse,
         {"late": [stage("lead", "2024-06-30")], "newest": [stage("lead", "2024-08-01")]},
     )
     m = cohort_matrix(
-        warehouse, "lead", "customer", start=D(2024, 6, 1), end=D(2024, 6, 30), months=1
+        on_engine(warehouse), "lead", "customer", start=D(2024, 6, 1), end=D(2024, 6, 30), months=1
     )
     assert [r["observed"] for r in m.rows] == [True, False]
 
@@ -140,8 +153,12 @@ def zigzag(warehouse: Warehouse) -> Warehouse:
     return warehouse
 
 
-def test_cohort_matrix_counts_a_to_stage_event_after_entry(zigzag: Warehouse) -> None:
-    m = cohort_matrix(zigzag, "mql", "sql", start=D(2024, 1, 1), end=D(2024, 1, 31), months=0)
+def test_cohort_matrix_counts_a_to_stage_event_after_entry(
+    zigzag: Warehouse, on_engine: OnEngine
+) -> None:
+    m = cohort_matrix(
+        on_engine(zigzag), "mql", "sql", start=D(2024, 1, 1), end=D(2024, 1, 31), months=0
+    )
     assert [(r["size"], r["converted"]) for r in m.rows] == [(1, 1)]
 
 
@@ -174,8 +191,10 @@ def trend(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     ]
 
 
-def test_velocity_histogram_and_trend(speeds: Warehouse) -> None:
-    v = stage_velocity(speeds, "mql", "sql", start=D(2024, 1, 1), end=D(2024, 3, 31), bins=4)
+def test_velocity_histogram_and_trend(speeds: Warehouse, on_engine: OnEngine) -> None:
+    v = stage_velocity(
+        on_engine(speeds), "mql", "sql", start=D(2024, 1, 1), end=D(2024, 3, 31), bins=4
+    )
     assert (v.from_stage, v.to_stage) == ("mql", "sql")
     # days 2, 4, 6, 8, 10 (January), 3, 30 (February): 4 bins of 7 days from 2 to 30
     assert v.histogram == [
@@ -195,8 +214,10 @@ def test_velocity_histogram_and_trend(speeds: Warehouse) -> None:
     assert v.trend[2]["p90_days"] is None
 
 
-def test_velocity_time_in_stage(speeds: Warehouse) -> None:
-    v = stage_velocity(speeds, "mql", start=D(2024, 1, 1), end=D(2024, 2, 29), grain=None)
+def test_velocity_time_in_stage(speeds: Warehouse, on_engine: OnEngine) -> None:
+    v = stage_velocity(
+        on_engine(speeds), "mql", start=D(2024, 1, 1), end=D(2024, 2, 29), grain=None
+    )
     days = [2, 4, 6, 8, 10, 5, 3, 30]  # to the first later stage: opp's opportunity, 5 d
     assert v.to_stage is None
     assert sum(h["count"] for h in v.histogram) == len(days)
@@ -211,14 +232,20 @@ def test_velocity_time_in_stage(speeds: Warehouse) -> None:
     assert row["p90_days"] == pytest.approx(p90(days))
 
 
-def test_velocity_without_converters(speeds: Warehouse) -> None:
-    v = stage_velocity(speeds, "mql", "customer", start=D(2024, 1, 1), end=D(2024, 1, 31))
+def test_velocity_without_converters(speeds: Warehouse, on_engine: OnEngine) -> None:
+    v = stage_velocity(
+        on_engine(speeds), "mql", "customer", start=D(2024, 1, 1), end=D(2024, 1, 31)
+    )
     assert v.histogram == []
     assert trend(v.trend) == [(D(2024, 1, 1), D(2024, 1, 31), 0, None, None)]
     with pytest.raises(UnknownName):
-        stage_velocity(speeds, "mql", "sqll")
+        stage_velocity(on_engine(speeds), "mql", "sqll")
 
 
-def test_velocity_uses_the_first_to_stage_after_entry(zigzag: Warehouse) -> None:
-    v = stage_velocity(zigzag, "mql", "sql", start=D(2024, 1, 1), end=D(2024, 1, 31), grain=None)
+def test_velocity_uses_the_first_to_stage_after_entry(
+    zigzag: Warehouse, on_engine: OnEngine
+) -> None:
+    v = stage_velocity(
+        on_engine(zigzag), "mql", "sql", start=D(2024, 1, 1), end=D(2024, 1, 31), grain=None
+    )
     assert [(r["count"], r["median_days"]) for r in v.trend] == [(1, 10.0)]

@@ -17,6 +17,10 @@ funnel user expects where the docstring is silent):
 - `dropped` = previous count - count; a ratio with a zero denominator is None;
 - breakdowns by marketing dimension take the first (or last) touch within the lookback before
   the entry; contact attributes come from the contact, deal attributes from the deal.
+
+Each test builds its journeys in a DuckDB warehouse and runs the funnel on each engine
+through `on_engine` (on Spark, the warehouse exported as a lake). Unknown lifecycle stages
+are refused from the settings before any query, so those tests take no engine.
 """
 
 from __future__ import annotations
@@ -41,13 +45,14 @@ from revlens.catalog.dimensions import Grouping
 from revlens.compile.periods import Grain
 from revlens.errors import RevlensError, UnknownName
 from revlens.funnel.engine import FunnelQuery, FunnelResult, run_funnel
-from revlens.model.warehouse import Warehouse
+from revlens.model.warehouse import Reader, Warehouse
+from two_engines import OnEngine
 
 D = dt.date
 JAN = {"start": D(2024, 1, 1), "end": D(2024, 1, 31)}
 
 
-def funnel(wh: Warehouse, *stages: str, **query: Any) -> FunnelResult:
+def funnel(wh: Reader, *stages: str, **query: Any) -> FunnelResult:
     return run_funnel(wh, FunnelQuery(stages=stages, **query))
 
 
@@ -105,16 +110,20 @@ def zigzag(warehouse: Warehouse) -> Warehouse:
     return warehouse
 
 
-def test_ordered_takes_the_first_stage_event_after_the_previous_one(zigzag: Warehouse) -> None:
-    rows = by_stage(funnel(zigzag, "lead", "mql", "sql", skips="drop", **JAN))
+def test_ordered_takes_the_first_stage_event_after_the_previous_one(
+    zigzag: Warehouse, on_engine: OnEngine
+) -> None:
+    rows = by_stage(funnel(on_engine(zigzag), "lead", "mql", "sql", skips="drop", **JAN))
     # amy: mql Jan 10 (9 d after lead), then the sql of Jan 20 (10 d); bob: 1 d, 5 d
     assert [rows[s]["count"] for s in ("lead", "mql", "sql")] == [2, 2, 2]
     assert_days(rows["mql"], [9, 1])
     assert_days(rows["sql"], [10, 5])
 
 
-def test_strict_forbids_any_other_stage_in_between(zigzag: Warehouse) -> None:
-    rows = by_stage(funnel(zigzag, "lead", "mql", "sql", order="strict", skips="drop", **JAN))
+def test_strict_forbids_any_other_stage_in_between(zigzag: Warehouse, on_engine: OnEngine) -> None:
+    rows = by_stage(
+        funnel(on_engine(zigzag), "lead", "mql", "sql", order="strict", skips="drop", **JAN)
+    )
     # amy: the stage after her lead is sql, not mql -> out at mql;
     # bob: mql, then an opportunity before the sql -> out at sql
     assert [rows[s]["count"] for s in ("lead", "mql", "sql")] == [2, 1, 0]
@@ -124,8 +133,12 @@ def test_strict_forbids_any_other_stage_in_between(zigzag: Warehouse) -> None:
     assert_days(rows["sql"], None)
 
 
-def test_strict_with_skips_pass_lets_the_skip_through(zigzag: Warehouse) -> None:
-    rows = by_stage(funnel(zigzag, "lead", "mql", "sql", order="strict", skips="pass", **JAN))
+def test_strict_with_skips_pass_lets_the_skip_through(
+    zigzag: Warehouse, on_engine: OnEngine
+) -> None:
+    rows = by_stage(
+        funnel(on_engine(zigzag), "lead", "mql", "sql", order="strict", skips="pass", **JAN)
+    )
     # amy jumps lead -> sql on Jan 5: she passed mql then (4 d) and is an SQL at once (0 d);
     # bob's next stage after mql is the opportunity (Jan 4), a later lifecycle stage than sql:
     # with skips pass that passes sql (1 d)
@@ -134,13 +147,19 @@ def test_strict_with_skips_pass_lets_the_skip_through(zigzag: Warehouse) -> None
     assert_days(rows["sql"], [0, 1])
 
 
-def test_strict_with_skips_drop_stops_at_a_stage_in_between(zigzag: Warehouse) -> None:
-    rows = by_stage(funnel(zigzag, "lead", "mql", "sql", order="strict", skips="drop", **JAN))
+def test_strict_with_skips_drop_stops_at_a_stage_in_between(
+    zigzag: Warehouse, on_engine: OnEngine
+) -> None:
+    rows = by_stage(
+        funnel(on_engine(zigzag), "lead", "mql", "sql", order="strict", skips="drop", **JAN)
+    )
     # bob's opportunity sits between his mql and sql; amy's sql came before her mql
     assert [rows[s]["count"] for s in ("lead", "mql", "sql")] == [2, 1, 0]
 
 
-def test_strict_ignores_repeats_of_the_previous_stage(warehouse: Warehouse) -> None:
+def test_strict_ignores_repeats_of_the_previous_stage(
+    warehouse: Warehouse, on_engine: OnEngine
+) -> None:
     journeys_for(
         warehouse,
         {
@@ -152,12 +171,14 @@ def test_strict_ignores_repeats_of_the_previous_stage(warehouse: Warehouse) -> N
             ]
         },
     )
-    result = funnel(warehouse, "lead", "mql", "sql", order="strict", **JAN)
+    result = funnel(on_engine(warehouse), "lead", "mql", "sql", order="strict", **JAN)
     assert counts(result) == [1, 1, 1]
     assert_days(by_stage(result)["sql"], [4])  # from the first mql
 
 
-def test_strict_funnel_of_two_stages_with_a_stage_between(warehouse: Warehouse) -> None:
+def test_strict_funnel_of_two_stages_with_a_stage_between(
+    warehouse: Warehouse, on_engine: OnEngine
+) -> None:
     journeys_for(
         warehouse,
         {
@@ -168,21 +189,21 @@ def test_strict_funnel_of_two_stages_with_a_stage_between(warehouse: Warehouse) 
             ]
         },
     )
-    assert counts(funnel(warehouse, "lead", "sql", **JAN)) == [1, 1]
-    assert counts(funnel(warehouse, "lead", "sql", order="strict", **JAN)) == [1, 0]
+    assert counts(funnel(on_engine(warehouse), "lead", "sql", **JAN)) == [1, 1]
+    assert counts(funnel(on_engine(warehouse), "lead", "sql", order="strict", **JAN)) == [1, 0]
 
 
 # -- ties -----------------------------------------------------------------------------------
-def test_the_same_timestamp_counts_as_in_order(warehouse: Warehouse) -> None:
+def test_the_same_timestamp_counts_as_in_order(warehouse: Warehouse, on_engine: OnEngine) -> None:
     at = "2024-01-03T10:00:00"
     journeys_for(warehouse, {"eve": [stage("lead", at), stage("mql", at), stage("sql", at)]})
     for order in ("ordered", "strict"):
-        rows = by_stage(funnel(warehouse, "lead", "mql", "sql", order=order, **JAN))
+        rows = by_stage(funnel(on_engine(warehouse), "lead", "mql", "sql", order=order, **JAN))
         assert [rows[s]["count"] for s in ("lead", "mql", "sql")] == [1, 1, 1], order
         assert_days(rows["sql"], [0])
 
 
-def test_ordered_tie_of_the_first_two_stages(warehouse: Warehouse) -> None:
+def test_ordered_tie_of_the_first_two_stages(warehouse: Warehouse, on_engine: OnEngine) -> None:
     journeys_for(
         warehouse,
         {
@@ -193,14 +214,14 @@ def test_ordered_tie_of_the_first_two_stages(warehouse: Warehouse) -> None:
             ]
         },
     )
-    result = funnel(warehouse, "lead", "mql", "sql", **JAN)
+    result = funnel(on_engine(warehouse), "lead", "mql", "sql", **JAN)
     assert counts(result) == [1, 1, 1]
     rows = by_stage(result)
     assert_days(rows["mql"], [0])
     assert_days(rows["sql"], [2])
 
 
-def test_strict_tie_of_the_first_two_stages(warehouse: Warehouse) -> None:
+def test_strict_tie_of_the_first_two_stages(warehouse: Warehouse, on_engine: OnEngine) -> None:
     journeys_for(
         warehouse,
         {
@@ -212,7 +233,11 @@ def test_strict_tie_of_the_first_two_stages(warehouse: Warehouse) -> None:
         },
     )
     # lead and mql at the same instant are in order; nothing happens between mql and sql
-    assert counts(funnel(warehouse, "lead", "mql", "sql", order="strict", **JAN)) == [1, 1, 1]
+    assert counts(funnel(on_engine(warehouse), "lead", "mql", "sql", order="strict", **JAN)) == [
+        1,
+        1,
+        1,
+    ]
 
 
 # -- skips ----------------------------------------------------------------------------------
@@ -232,9 +257,11 @@ def skipper(warehouse: Warehouse) -> Warehouse:
     return warehouse
 
 
-def test_skips_pass_counts_the_skipped_stage_at_the_later_stage(skipper: Warehouse) -> None:
+def test_skips_pass_counts_the_skipped_stage_at_the_later_stage(
+    skipper: Warehouse, on_engine: OnEngine
+) -> None:
     for skips in ("pass", None):  # pass is the default for lifecycle stages
-        result = funnel(skipper, "lead", "mql", "sql", skips=skips, **JAN)
+        result = funnel(on_engine(skipper), "lead", "mql", "sql", skips=skips, **JAN)
         assert result.entity == "contact"
         rows = by_stage(result)
         assert [rows[s]["count"] for s in ("lead", "mql", "sql")] == [2, 2, 2]
@@ -244,7 +271,7 @@ def test_skips_pass_counts_the_skipped_stage_at_the_later_stage(skipper: Warehou
 
 
 def test_skips_pass_uses_the_first_later_stage_even_when_the_stage_comes_after(
-    warehouse: Warehouse,
+    warehouse: Warehouse, on_engine: OnEngine
 ) -> None:
     journeys_for(
         warehouse,
@@ -256,14 +283,14 @@ def test_skips_pass_uses_the_first_later_stage_even_when_the_stage_comes_after(
             ]
         },
     )
-    rows = by_stage(funnel(warehouse, "lead", "mql", "sql", skips="pass", **JAN))
+    rows = by_stage(funnel(on_engine(warehouse), "lead", "mql", "sql", skips="pass", **JAN))
     assert [rows[s]["count"] for s in ("lead", "mql", "sql")] == [1, 1, 1]
     assert_days(rows["mql"], [4])
     assert_days(rows["sql"], [0])
 
 
-def test_skips_drop_loses_the_skipper(skipper: Warehouse) -> None:
-    rows = by_stage(funnel(skipper, "lead", "mql", "sql", skips="drop", **JAN))
+def test_skips_drop_loses_the_skipper(skipper: Warehouse, on_engine: OnEngine) -> None:
+    rows = by_stage(funnel(on_engine(skipper), "lead", "mql", "sql", skips="drop", **JAN))
     assert [rows[s]["count"] for s in ("lead", "mql", "sql")] == [2, 1, 1]
     assert [rows[s]["dropped"] for s in ("lead", "mql", "sql")] == [None, 1, 0]
     assert rows["sql"]["conversion_from_first"] == 0.5
@@ -274,14 +301,14 @@ def test_skips_drop_loses_the_skipper(skipper: Warehouse) -> None:
 
 @pytest.mark.parametrize("mode", ["cohort", "period"])
 def test_skips_pass_counts_later_lifecycle_stages_outside_the_funnel(
-    skipper: Warehouse, mode: str
+    skipper: Warehouse, mode: str, on_engine: OnEngine
 ) -> None:
-    rows = by_stage(funnel(skipper, "lead", "mql", mode=mode, **JAN))
+    rows = by_stage(funnel(on_engine(skipper), "lead", "mql", mode=mode, **JAN))
     assert rows["mql"]["count"] == 2
     assert_days(rows["mql"], [10, 2])
 
 
-def test_period_mode_passes_skips_too(warehouse: Warehouse) -> None:
+def test_period_mode_passes_skips_too(warehouse: Warehouse, on_engine: OnEngine) -> None:
     journeys_for(
         warehouse,
         {
@@ -290,7 +317,7 @@ def test_period_mode_passes_skips_too(warehouse: Warehouse) -> None:
         },
     )
     result = funnel(
-        warehouse,
+        on_engine(warehouse),
         "lead",
         "mql",
         "sql",
@@ -309,7 +336,9 @@ def test_period_mode_passes_skips_too(warehouse: Warehouse) -> None:
 
 
 # -- exclusions -----------------------------------------------------------------------------
-def test_exclusions_remove_the_entity_from_every_step(warehouse: Warehouse) -> None:
+def test_exclusions_remove_the_entity_from_every_step(
+    warehouse: Warehouse, on_engine: OnEngine
+) -> None:
     journeys_for(
         warehouse,
         {
@@ -333,8 +362,8 @@ def test_exclusions_remove_the_entity_from_every_step(warehouse: Warehouse) -> N
         },
     )
     stages = ("created", "discovery", "proposal", "won")
-    assert counts(funnel(warehouse, *stages, **JAN)) == [4, 4, 1, 1]
-    result = funnel(warehouse, *stages, exclude=("lost",), **JAN)
+    assert counts(funnel(on_engine(warehouse), *stages, **JAN)) == [4, 4, 1, 1]
+    result = funnel(on_engine(warehouse), *stages, exclude=("lost",), **JAN)
     assert result.entity == "opportunity"
     rows = by_stage(result)
     assert [rows[s]["count"] for s in stages] == [2, 2, 1, 1]  # lou and max
@@ -364,9 +393,9 @@ def lost_deals(warehouse: Warehouse) -> Warehouse:
     return warehouse
 
 
-def test_period_mode_exclusions(lost_deals: Warehouse) -> None:
+def test_period_mode_exclusions(lost_deals: Warehouse, on_engine: OnEngine) -> None:
     feb = funnel(
-        lost_deals,
+        on_engine(lost_deals),
         "created",
         "discovery",
         mode="period",
@@ -377,10 +406,14 @@ def test_period_mode_exclusions(lost_deals: Warehouse) -> None:
     assert counts(feb) == [0, 0]  # cyd, created and lost in February, is left out
 
 
-def test_period_mode_exclusions_do_not_depend_on_the_range(lost_deals: Warehouse) -> None:
-    alone = funnel(lost_deals, "created", "discovery", mode="period", exclude=("lost",), **JAN)
+def test_period_mode_exclusions_do_not_depend_on_the_range(
+    lost_deals: Warehouse, on_engine: OnEngine
+) -> None:
+    alone = funnel(
+        on_engine(lost_deals), "created", "discovery", mode="period", exclude=("lost",), **JAN
+    )
     both = funnel(
-        lost_deals,
+        on_engine(lost_deals),
         "created",
         "discovery",
         mode="period",
@@ -393,8 +426,10 @@ def test_period_mode_exclusions_do_not_depend_on_the_range(lost_deals: Warehouse
     assert january == counts(alone)
 
 
-def test_deal_funnel_maturity_sees_the_stage_events(lost_deals: Warehouse) -> None:
-    result = funnel(lost_deals, "created", "discovery", "won", window_days=30, **JAN)
+def test_deal_funnel_maturity_sees_the_stage_events(
+    lost_deals: Warehouse, on_engine: OnEngine
+) -> None:
+    result = funnel(on_engine(lost_deals), "created", "discovery", "won", window_days=30, **JAN)
     assert counts(result) == [2, 2, 0]
     assert {r["immature"] for r in result.rows} == {False}
 
@@ -412,22 +447,24 @@ def late(warehouse: Warehouse) -> Warehouse:
     return warehouse
 
 
-def test_a_conversion_after_to_counts_in_cohort_mode(late: Warehouse) -> None:
-    rows = by_stage(funnel(late, "lead", "mql", mode="cohort", **JAN))
+def test_a_conversion_after_to_counts_in_cohort_mode(late: Warehouse, on_engine: OnEngine) -> None:
+    rows = by_stage(funnel(on_engine(late), "lead", "mql", mode="cohort", **JAN))
     assert (rows["lead"]["count"], rows["mql"]["count"]) == (2, 1)
     assert rows["mql"]["conversion_from_first"] == 0.5
     assert rows["mql"]["dropped"] == 1
     assert_days(rows["mql"], [21])
-    assert {r["cohort"] for r in late_rows(late)} == {D(2024, 1, 1)}
-    assert {r["cohort_end"] for r in late_rows(late)} == {D(2024, 1, 31)}
+    assert {r["cohort"] for r in late_rows(on_engine(late))} == {D(2024, 1, 1)}
+    assert {r["cohort_end"] for r in late_rows(on_engine(late))} == {D(2024, 1, 31)}
 
 
-def late_rows(wh: Warehouse) -> list[dict[str, Any]]:
+def late_rows(wh: Reader) -> list[dict[str, Any]]:
     return funnel(wh, "lead", "mql", **JAN).rows
 
 
-def test_a_conversion_after_to_does_not_count_in_period_mode(late: Warehouse) -> None:
-    result = funnel(late, "lead", "mql", mode="period", **JAN)
+def test_a_conversion_after_to_does_not_count_in_period_mode(
+    late: Warehouse, on_engine: OnEngine
+) -> None:
+    result = funnel(on_engine(late), "lead", "mql", mode="period", **JAN)
     rows = by_stage(result)
     assert (rows["lead"]["count"], rows["mql"]["count"]) == (2, 0)
     assert rows["mql"]["conversion_from_previous"] == 0.0
@@ -437,7 +474,9 @@ def test_a_conversion_after_to_does_not_count_in_period_mode(late: Warehouse) ->
     assert all("immature" not in r and "cohort" not in r for r in result.rows)
     # in February the mql counts, with no lead in the period: the ratios have no denominator
     feb = by_stage(
-        funnel(late, "lead", "mql", mode="period", start=D(2024, 2, 1), end=D(2024, 2, 29))
+        funnel(
+            on_engine(late), "lead", "mql", mode="period", start=D(2024, 2, 1), end=D(2024, 2, 29)
+        )
     )
     assert (feb["lead"]["count"], feb["mql"]["count"]) == (0, 1)
     assert feb["mql"]["conversion_from_first"] is None
@@ -445,7 +484,9 @@ def test_a_conversion_after_to_does_not_count_in_period_mode(late: Warehouse) ->
     assert_days(feb["mql"], [21])
 
 
-def test_window_is_inclusive_and_measured_from_the_entry(warehouse: Warehouse) -> None:
+def test_window_is_inclusive_and_measured_from_the_entry(
+    warehouse: Warehouse, on_engine: OnEngine
+) -> None:
     journeys_for(
         warehouse,
         {
@@ -459,15 +500,15 @@ def test_window_is_inclusive_and_measured_from_the_entry(warehouse: Warehouse) -
             ],
         },
     )
-    rows = by_stage(funnel(warehouse, "lead", "mql", "sql", window_days=10, **JAN))
+    rows = by_stage(funnel(on_engine(warehouse), "lead", "mql", "sql", window_days=10, **JAN))
     assert [rows[s]["count"] for s in ("lead", "mql", "sql")] == [3, 2, 0]
     assert_days(rows["mql"], [10, 4])
-    rows = by_stage(funnel(warehouse, "lead", "mql", "sql", window_days=11, **JAN))
+    rows = by_stage(funnel(on_engine(warehouse), "lead", "mql", "sql", window_days=11, **JAN))
     assert [rows[s]["count"] for s in ("lead", "mql", "sql")] == [3, 3, 1]
 
 
 # -- repeated stage events --------------------------------------------------------------------
-def test_repeated_stage_events_count_once(warehouse: Warehouse) -> None:
+def test_repeated_stage_events_count_once(warehouse: Warehouse, on_engine: OnEngine) -> None:
     journeys_for(
         warehouse,
         {
@@ -494,17 +535,19 @@ def test_repeated_stage_events_count_once(warehouse: Warehouse) -> None:
             ],
         },
     )
-    rows = by_stage(funnel(warehouse, "lead", "mql", "sql", **JAN))
+    rows = by_stage(funnel(on_engine(warehouse), "lead", "mql", "sql", **JAN))
     assert [rows[s]["count"] for s in ("lead", "mql", "sql")] == [2, 2, 2]
     assert_days(rows["mql"], [4, 10])
     assert_days(rows["sql"], [4, 3])
-    dec = by_stage(funnel(warehouse, "lead", "mql", start=D(2023, 12, 1), end=D(2023, 12, 31)))
+    dec = by_stage(
+        funnel(on_engine(warehouse), "lead", "mql", start=D(2023, 12, 1), end=D(2023, 12, 31))
+    )
     assert (dec["lead"]["count"], dec["mql"]["count"]) == (1, 1)
     assert_days(dec["mql"], [27])
 
 
 # -- time to convert --------------------------------------------------------------------------
-def test_median_mean_and_interpolated_p90(warehouse: Warehouse) -> None:
+def test_median_mean_and_interpolated_p90(warehouse: Warehouse, on_engine: OnEngine) -> None:
     lags = [0.5, 1, 2, 3, 7, 30, 1.25]
     start = dt.datetime(2024, 1, 2)
     people: dict[str, list[Event]] = {
@@ -516,7 +559,7 @@ def test_median_mean_and_interpolated_p90(warehouse: Warehouse) -> None:
     }
     people["never"] = [stage("lead", "2024-01-03")]
     journeys_for(warehouse, people)
-    rows = by_stage(funnel(warehouse, "lead", "mql", **JAN))
+    rows = by_stage(funnel(on_engine(warehouse), "lead", "mql", **JAN))
     assert (rows["lead"]["count"], rows["mql"]["count"], rows["mql"]["dropped"]) == (8, 7, 1)
     assert rows["mql"]["conversion_from_first"] == pytest.approx(7 / 8)
     assert_days(rows["mql"], lags)
@@ -524,7 +567,9 @@ def test_median_mean_and_interpolated_p90(warehouse: Warehouse) -> None:
     assert rows["lead"]["median_days"] is None  # the first stage has no time to convert
 
 
-def test_p90_of_one_to_ten_days_is_nine_point_one(warehouse: Warehouse) -> None:
+def test_p90_of_one_to_ten_days_is_nine_point_one(
+    warehouse: Warehouse, on_engine: OnEngine
+) -> None:
     journeys_for(
         warehouse,
         {
@@ -532,7 +577,7 @@ def test_p90_of_one_to_ten_days_is_nine_point_one(warehouse: Warehouse) -> None:
             for d in range(1, 11)
         },
     )
-    rows = by_stage(funnel(warehouse, "lead", "mql", **JAN))
+    rows = by_stage(funnel(on_engine(warehouse), "lead", "mql", **JAN))
     assert rows["mql"]["median_days"] == pytest.approx(5.5)
     assert rows["mql"]["mean_days"] == pytest.approx(5.5)
     assert rows["mql"]["p90_days"] == pytest.approx(9.1)
@@ -606,7 +651,9 @@ JOURNEYS: dict[str, list[Event]] = {
 
 
 @pytest.mark.parametrize("skips", ["pass", "drop"])
-def test_monthly_cohorts_match_the_reference(warehouse: Warehouse, skips: str) -> None:
+def test_monthly_cohorts_match_the_reference(
+    warehouse: Warehouse, skips: str, on_engine: OnEngine
+) -> None:
     journeys_for(warehouse, JOURNEYS)
     stages = ("lead", "mql", "sql")
     months = [
@@ -615,7 +662,7 @@ def test_monthly_cohorts_match_the_reference(warehouse: Warehouse, skips: str) -
         (D(2024, 3, 1), D(2024, 3, 31)),
     ]
     result = funnel(
-        warehouse,
+        on_engine(warehouse),
         *stages,
         start=D(2024, 1, 1),
         end=D(2024, 3, 31),
@@ -644,7 +691,7 @@ def test_monthly_cohorts_match_the_reference(warehouse: Warehouse, skips: str) -
         assert [want[(D(2024, 3, 1), s)][0] for s in stages] == [3, 2, 2]
 
 
-def test_immature_cohorts(warehouse: Warehouse) -> None:
+def test_immature_cohorts(warehouse: Warehouse, on_engine: OnEngine) -> None:
     journeys_for(
         warehouse,
         {
@@ -654,7 +701,7 @@ def test_immature_cohorts(warehouse: Warehouse) -> None:
         },
     )
     result = funnel(
-        warehouse,
+        on_engine(warehouse),
         "lead",
         "mql",
         start=D(2024, 1, 15),
@@ -679,7 +726,12 @@ def test_immature_cohorts(warehouse: Warehouse) -> None:
     assert [r["dropped"] for r in jan] == [None, 0]
     assert (
         funnel(
-            warehouse, "lead", "mql", start=D(2024, 2, 1), end=D(2024, 2, 29), window_days=31
+            on_engine(warehouse),
+            "lead",
+            "mql",
+            start=D(2024, 2, 1),
+            end=D(2024, 2, 29),
+            window_days=31,
         ).rows[0]["immature"]
         is True
     )
@@ -712,8 +764,8 @@ def cells(result: FunnelResult, *dims: str) -> dict[tuple[Any, ...], int]:
     return {(*(r[d] for d in dims), r["stage"]): r["count"] for r in result.rows}
 
 
-def test_breakdown_by_first_and_last_touch(touched: Warehouse) -> None:
-    first = funnel(touched, "lead", "mql", by=("channel",), touch="first", **JAN)
+def test_breakdown_by_first_and_last_touch(touched: Warehouse, on_engine: OnEngine) -> None:
+    first = funnel(on_engine(touched), "lead", "mql", by=("channel",), touch="first", **JAN)
     assert cells(first, "channel") == {
         (None, "lead"): 2,
         (None, "mql"): 1,  # vic (touch too old), wes (none)
@@ -730,7 +782,7 @@ def test_breakdown_by_first_and_last_touch(touched: Warehouse) -> None:
         "referral",
         "referral",
     ]
-    last = funnel(touched, "lead", "mql", by=("channel",), touch="last", **JAN)
+    last = funnel(on_engine(touched), "lead", "mql", by=("channel",), touch="last", **JAN)
     assert cells(last, "channel") == {
         (None, "lead"): 2,
         (None, "mql"): 1,
@@ -739,16 +791,16 @@ def test_breakdown_by_first_and_last_touch(touched: Warehouse) -> None:
         ("referral", "lead"): 1,
         ("referral", "mql"): 0,
     }
-    longer = funnel(touched, "lead", "mql", by=("channel",), lookback_days=130, **JAN)
+    longer = funnel(on_engine(touched), "lead", "mql", by=("channel",), lookback_days=130, **JAN)
     assert cells(longer, "channel")[("social", "lead")] == 1
     assert cells(longer, "channel")[(None, "lead")] == 1
     # 35 days before uma's lead: paid_search is outside a 30-day lookback, email inside
-    short = funnel(touched, "lead", "mql", by=("channel",), lookback_days=30, **JAN)
+    short = funnel(on_engine(touched), "lead", "mql", by=("channel",), lookback_days=30, **JAN)
     assert cells(short, "channel")[("email", "mql")] == 1
 
 
 def test_touch_is_taken_before_the_entry_not_before_an_earlier_later_stage(
-    warehouse: Warehouse,
+    warehouse: Warehouse, on_engine: OnEngine
 ) -> None:
     journeys_for(
         warehouse,
@@ -763,11 +815,11 @@ def test_touch_is_taken_before_the_entry_not_before_an_earlier_later_stage(
             ]
         },
     )
-    result = funnel(warehouse, "mql", "sql", by=("channel",), touch="last", **JAN)
+    result = funnel(on_engine(warehouse), "mql", "sql", by=("channel",), touch="last", **JAN)
     assert cells(result, "channel") == {("email", "mql"): 1, ("email", "sql"): 1}
 
 
-def test_breakdown_by_segment(warehouse: Warehouse) -> None:
+def test_breakdown_by_segment(warehouse: Warehouse, on_engine: OnEngine) -> None:
     journeys_for(
         warehouse,
         {
@@ -787,7 +839,7 @@ def test_breakdown_by_segment(warehouse: Warehouse) -> None:
             "m2": {"segment": "mid"},
         },
     )
-    result = funnel(warehouse, "lead", "mql", by=("segment",), **JAN)
+    result = funnel(on_engine(warehouse), "lead", "mql", by=("segment",), **JAN)
     assert [(r["segment"], r["stage"], r["count"]) for r in result.rows] == [
         (None, "lead", 1),
         (None, "mql", 0),
@@ -800,7 +852,9 @@ def test_breakdown_by_segment(warehouse: Warehouse) -> None:
     assert_days(mid["mql"], [1, 10])
 
 
-def test_breakdown_by_a_grouping_and_two_dimensions(warehouse: Warehouse) -> None:
+def test_breakdown_by_a_grouping_and_two_dimensions(
+    warehouse: Warehouse, on_engine: OnEngine
+) -> None:
     journeys_for(
         warehouse,
         {
@@ -818,14 +872,16 @@ def test_breakdown_by_a_grouping_and_two_dimensions(warehouse: Warehouse) -> Non
         {"s1": {"segment": "smb"}, "m1": {"segment": "mid"}, "e1": {"segment": "enterprise"}},
     )
     size = Grouping(base="segment", mapping={"smb": "small", "mid": "large", "enterprise": "large"})
-    result = funnel(warehouse, "lead", "mql", by=("size",), groupings={"size": size}, **JAN)
+    result = funnel(
+        on_engine(warehouse), "lead", "mql", by=("size",), groupings={"size": size}, **JAN
+    )
     assert cells(result, "size") == {
         ("large", "lead"): 2,
         ("large", "mql"): 1,
         ("small", "lead"): 1,
         ("small", "mql"): 1,
     }
-    two = funnel(warehouse, "lead", "mql", by=("segment", "channel"), **JAN)
+    two = funnel(on_engine(warehouse), "lead", "mql", by=("segment", "channel"), **JAN)
     assert cells(two, "segment", "channel") == {
         ("enterprise", None, "lead"): 1,
         ("enterprise", None, "mql"): 1,
@@ -872,41 +928,47 @@ def deals(warehouse: Warehouse) -> Warehouse:
     return warehouse
 
 
-def test_opportunity_funnel_is_detected_and_drops_skips_by_default(deals: Warehouse) -> None:
-    result = funnel(deals, "created", "discovery", "proposal", **JAN)
+def test_opportunity_funnel_is_detected_and_drops_skips_by_default(
+    deals: Warehouse, on_engine: OnEngine
+) -> None:
+    result = funnel(on_engine(deals), "created", "discovery", "proposal", **JAN)
     assert result.entity == "opportunity"
     rows = by_stage(result)
     assert [rows[s]["count"] for s in ("created", "discovery", "proposal")] == [3, 2, 1]
     assert_days(rows["discovery"], [1, 1])
     assert_days(rows["proposal"], [4])
-    passed = by_stage(funnel(deals, "created", "discovery", "proposal", skips="pass", **JAN))
+    passed = by_stage(
+        funnel(on_engine(deals), "created", "discovery", "proposal", skips="pass", **JAN)
+    )
     assert [passed[s]["count"] for s in ("created", "discovery", "proposal")] == [3, 3, 2]
     assert_days(passed["discovery"], [1, 7, 1])  # ray passed discovery at his proposal
     assert_days(passed["proposal"], [4, 0])
 
 
-def test_opportunity_funnel_by_deal_owner_and_entity_override(deals: Warehouse) -> None:
+def test_opportunity_funnel_by_deal_owner_and_entity_override(
+    deals: Warehouse, on_engine: OnEngine
+) -> None:
     contact_attributes(deals, {"pia": {"owner": "contact-owner"}})
-    by_owner = funnel(deals, "created", "discovery", by=("owner",), **JAN)
+    by_owner = funnel(on_engine(deals), "created", "discovery", by=("owner",), **JAN)
     assert cells(by_owner, "owner") == {
         ("abe", "created"): 1,
         ("abe", "discovery"): 1,  # sue
         ("zoe", "created"): 2,
         ("zoe", "discovery"): 1,  # pia (the deal's owner), ray
     }
-    contact = funnel(deals, "lead", "opportunity", "customer", **JAN)
+    contact = funnel(on_engine(deals), "lead", "opportunity", "customer", **JAN)
     assert contact.entity == "contact"
     assert counts(contact) == [3, 3, 1]
-    forced = funnel(deals, "lead", "customer", entity="contact", **JAN)
+    forced = funnel(on_engine(deals), "lead", "customer", entity="contact", **JAN)
     assert forced.entity == "contact" and counts(forced) == [3, 1]
     with pytest.raises(UnknownName):
-        funnel(deals, "lead", "customer", entity="opportunity", **JAN)
+        funnel(on_engine(deals), "lead", "customer", entity="opportunity", **JAN)
 
 
 # -- errors -----------------------------------------------------------------------------------
-def test_unknown_opportunity_stage_says_did_you_mean(deals: Warehouse) -> None:
+def test_unknown_opportunity_stage_says_did_you_mean(deals: Warehouse, on_engine: OnEngine) -> None:
     with pytest.raises(UnknownName) as err:
-        funnel(deals, "created", "discovry", **JAN)
+        funnel(on_engine(deals), "created", "discovry", **JAN)
     assert err.value.value == "discovry"
     assert "did you mean 'discovery'" in err.value.render()
 

@@ -7,7 +7,10 @@ entry = first_contact_date; customer = won_date).
 
 The demo data set (20,000 contacts, seed 42, loaded once): the funnel must recover the true
 stage rates and mean stage lags of revlens.demo.truth, within 4 standard errors computed from
-the truth itself, conditional on which contacts entered each step (see `demo_people`)."""
+the truth itself, conditional on which contacts entered each step (see `demo_people`).
+
+Both run on each engine (`olist_reader`, `demo_reader`: the warehouse on DuckDB, its lake on
+Spark) against the same references; the references read the CSVs or the DuckDB tables."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import datetime as dt
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +32,8 @@ from revlens.funnel.engine import FunnelQuery, FunnelResult, run_funnel
 from revlens.funnel.velocity import stage_velocity
 from revlens.ingest.load import import_files
 from revlens.ingest.mapping import load_mapping
-from revlens.model.warehouse import Warehouse
+from revlens.model.warehouse import Reader, Warehouse
+from two_engines import OnEngine
 
 D = dt.date
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -69,6 +73,11 @@ def olist() -> Iterator[Warehouse]:
     import_files(wh, [DEALS], mapping=load_mapping("olist-deals"))
     yield wh
     wh.close()
+
+
+@pytest.fixture(scope="module")
+def olist_reader(on_engine: OnEngine, olist: Warehouse) -> Reader:
+    return on_engine(olist)
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -119,10 +128,10 @@ def check_row(mql: dict[str, Any], cust: dict[str, Any], n: int, days: list[floa
 
 
 @pytest.fixture(scope="module")
-def olist_by_channel(olist: Warehouse) -> dict[str | None, dict[str, dict[str, Any]]]:
+def olist_by_channel(olist_reader: Reader) -> dict[str | None, dict[str, dict[str, Any]]]:
     """Channel -> stage -> row of the MQL -> customer funnel by first-touch channel."""
     result = run_funnel(
-        olist,
+        olist_reader,
         FunnelQuery(
             stages=("mql", "customer"),
             start=START,
@@ -145,10 +154,11 @@ def olist_by_channel(olist: Warehouse) -> dict[str | None, dict[str, dict[str, A
 
 @needs_olist
 @pytest.mark.realdata
-def test_olist_mql_to_customer_overall(olist: Warehouse) -> None:
+def test_olist_mql_to_customer_overall(olist_reader: Reader) -> None:
     want = olist_reference(START, END, WINDOW)
     result = run_funnel(
-        olist, FunnelQuery(stages=("mql", "customer"), start=START, end=END, window_days=WINDOW)
+        olist_reader,
+        FunnelQuery(stages=("mql", "customer"), start=START, end=END, window_days=WINDOW),
     )
     mql, cust = result.rows
     n = sum(v[0] for v in want.values())
@@ -186,7 +196,7 @@ def test_olist_mql_to_customer_by_origin_exactly(
 
 @needs_olist
 @pytest.mark.realdata
-def test_olist_deal_won_before_its_first_contact(olist: Warehouse) -> None:
+def test_olist_deal_won_before_its_first_contact(olist_reader: Reader) -> None:
     """b91cf881 was won on 2018-03-06, two days before its MQL's first contact. The ordered
     cohort funnel needs the customer stage at or after the MQL entry, so it does NOT convert
     (like the csv reference); period mode counts the win in its own period all the same, with
@@ -198,14 +208,15 @@ def test_olist_deal_won_before_its_first_contact(olist: Warehouse) -> None:
     day = D(2018, 3, 8)
     want = olist_reference(day, day, WINDOW)
     rows = run_funnel(
-        olist, FunnelQuery(stages=("mql", "customer"), start=day, end=day, window_days=WINDOW)
+        olist_reader,
+        FunnelQuery(stages=("mql", "customer"), start=day, end=day, window_days=WINDOW),
     ).rows
     check_row(
         rows[0], rows[1], sum(v[0] for v in want.values()), [d for v in want.values() for d in v[1]]
     )
     # period mode, March 2018: MQLs by first contact, customers by won date, however ordered
     march = run_funnel(
-        olist,
+        olist_reader,
         FunnelQuery(
             stages=("mql", "customer"), start=D(2018, 3, 1), end=D(2018, 3, 31), mode="period"
         ),
@@ -230,10 +241,10 @@ def test_olist_deal_won_before_its_first_contact(olist: Warehouse) -> None:
 
 @needs_olist
 @pytest.mark.realdata
-def test_olist_velocity_mql_to_customer(olist: Warehouse) -> None:
+def test_olist_velocity_mql_to_customer(olist_reader: Reader) -> None:
     want = olist_reference(START, END, 10_000)  # velocity has no window
     days = [d for v in want.values() for d in v[1]]
-    v = stage_velocity(olist, "mql", "customer", start=START, end=END, grain=None, bins=12)
+    v = stage_velocity(olist_reader, "mql", "customer", start=START, end=END, grain=None, bins=12)
     assert sum(h["count"] for h in v.histogram) == len(days) == v.trend[0]["count"]
     assert v.histogram[0]["from_days"] == pytest.approx(min(days))
     assert v.histogram[-1]["to_days"] == pytest.approx(max(days))
@@ -254,6 +265,25 @@ def demo() -> Iterator[Warehouse]:
     load_demo(wh, contacts=20_000, seed=42)
     yield wh
     wh.close()
+
+
+DemoFunnel = Callable[[tuple[str, ...], str], FunnelResult]
+
+
+@pytest.fixture(scope="module")
+def demo_funnel(on_engine: OnEngine, demo: Warehouse) -> DemoFunnel:
+    """`demo_funnel(stages, skips)`: the cohort funnel of the demo's leads (or SQLs) on the
+    engine under test, each distinct funnel queried once for the module (several tests
+    read the same one; on Spark a funnel over the demo costs seconds)."""
+    reader = on_engine(demo)
+    kept: dict[tuple[tuple[str, ...], str], FunnelResult] = {}
+
+    def get(stages: tuple[str, ...], skips: str) -> FunnelResult:
+        if (stages, skips) not in kept:
+            kept[stages, skips] = cohort_funnel(reader, stages, skips)
+        return kept[stages, skips]
+
+    return get
 
 
 @pytest.fixture(scope="module")
@@ -300,7 +330,7 @@ def reference_funnel(
     return out
 
 
-def demo_funnel(wh: Warehouse, stages: tuple[str, ...], skips: str) -> FunnelResult:
+def cohort_funnel(wh: Reader, stages: tuple[str, ...], skips: str) -> FunnelResult:
     lead = stages[0] == "lead"
     return run_funnel(
         wh,
@@ -346,10 +376,10 @@ def close_lag(p: dict[str, Any]) -> float:
 @pytest.mark.parametrize("skips", ["pass", "drop"])
 @pytest.mark.parametrize("first", ["lead", "sql"])
 def test_demo_funnel_matches_the_reference(
-    demo: Warehouse, demo_people: list[dict[str, Any]], first: str, skips: str
+    demo_funnel: DemoFunnel, demo_people: list[dict[str, Any]], first: str, skips: str
 ) -> None:
     stages = STAGES if first == "lead" else ("sql", "opportunity", "customer")
-    result = demo_funnel(demo, stages, skips)
+    result = demo_funnel(stages, skips)
     want = reference_for(demo_people, stages, skips)
     assert [r["count"] for r in result.rows] == [len(w) for w in want]
     assert all(r["immature"] is False for r in result.rows)  # every window ends in the data
@@ -361,7 +391,7 @@ def test_demo_funnel_matches_the_reference(
 
 @pytest.mark.parametrize("rate", list(RATE_FUNNELS))
 def test_demo_funnel_recovers_the_true_stage_rates(
-    demo: Warehouse, demo_people: list[dict[str, Any]], rate: str
+    demo_funnel: DemoFunnel, demo_people: list[dict[str, Any]], rate: str
 ) -> None:
     """Given who entered step k-1, each of them reaches step k independently with its origin
     channel's true probability, so the count at step k has mean sum(p) and variance
@@ -373,7 +403,7 @@ def test_demo_funnel_recovers_the_true_stage_rates(
     60 x 2 = 120 days) can miss the 365-day window, so each opportunity's win probability is
     its channel's win rate x P(its gamma lag <= the time left in the window), exactly."""
     stages, k = RATE_FUNNELS[rate]
-    result = demo_funnel(demo, stages, "pass")
+    result = demo_funnel(stages, "pass")
     entered = reference_for(demo_people, stages, "pass")[k - 1]
     assert result.rows[k - 1]["count"] == len(entered)
     probs = []
@@ -403,7 +433,7 @@ LAG_STEPS = {  # skips drop: a skipped mql has no lag of its own
 
 @pytest.mark.parametrize("lag", list(LAG_STEPS))
 def test_demo_funnel_recovers_the_true_mean_lags(
-    demo: Warehouse, demo_people: list[dict[str, Any]], lag: str
+    demo_funnel: DemoFunnel, demo_people: list[dict[str, Any]], lag: str
 ) -> None:
     """Each converter's lag is gamma (shape 2) with its channel's mean (x its segment's cycle
     multiplier for the close), independent of everything else: the mean lag must lie within
@@ -411,7 +441,7 @@ def test_demo_funnel_recovers_the_true_mean_lags(
     2. The close lag is conditioned on fitting in what is left of the 365-day window after
     the opportunity (a truncated gamma, exact); the other windows cost < 3e-4 of the mass."""
     stages, k = LAG_STEPS[lag]
-    result = demo_funnel(demo, stages, "drop")
+    result = demo_funnel(stages, "drop")
     converters = reference_for(demo_people, stages, "drop")[k]
     assert result.rows[k]["count"] == len(converters)
     means, variances = [], []
@@ -433,11 +463,13 @@ def test_demo_funnel_recovers_the_true_mean_lags(
     assert abs(got - expected) <= 4 * se, (lag, got, expected, se)
 
 
-def test_demo_cohorts_by_month_add_up(demo: Warehouse) -> None:
+def test_demo_cohorts_by_month_add_up(
+    demo_funnel: DemoFunnel, on_engine: OnEngine, demo: Warehouse
+) -> None:
     """Monthly cohorts partition the range: their counts add up to the whole range's."""
-    whole = demo_funnel(demo, STAGES, "pass")
+    whole = demo_funnel(STAGES, "pass")
     monthly = run_funnel(
-        demo,
+        on_engine(demo),
         FunnelQuery(
             stages=STAGES,
             start=LEADS_FROM,

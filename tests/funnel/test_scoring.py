@@ -1,5 +1,8 @@
 """Lead scoring: points per behaviour in a lead's first days, the MQL threshold, and the
-separation report (ROC AUC and lift by decile), on hand-built journeys."""
+separation report (ROC AUC and lift by decile), on hand-built journeys.
+
+The evaluation reads, so it runs on each engine (`on_engine`); writing the scores
+(`score_contacts`) writes the DuckDB warehouse, which only DuckDB does (Spark reads a lake)."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from revlens.funnel.scoring import (
     score_contacts,
 )
 from revlens.model.warehouse import Warehouse
+from two_engines import OnEngine
 
 RULES = ScoringRules(
     window_days=14,
@@ -95,8 +99,8 @@ def test_decay_halves_points_per_half_life(wh: Warehouse) -> None:
     assert score[0] == pytest.approx(2 * 0.5 ** (10 / 10))  # open on 01-02, 10 days before
 
 
-def test_evaluation_leaves_out_in_window_conversions(wh: Warehouse) -> None:
-    report = evaluate(wh, RULES)
+def test_evaluation_leaves_out_in_window_conversions(wh: Warehouse, on_engine: OnEngine) -> None:
+    report = evaluate(on_engine(wh), RULES)
     # ann 32 (hit), bob 10 (hit), cat 2, dan 0, fay 0 -> eve converted inside the window
     assert (report.leads, report.converted) == (5, 2)
     assert report.auc == 1.0

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from revlens.compile.context import Context, union_all
 from revlens.errors import RevlensError
-from revlens.model.warehouse import Warehouse
+from revlens.model.warehouse import Reader, Warehouse
 
 
 class Rule(BaseModel):
@@ -168,7 +168,7 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float | None:
     return float((ranks[labels == 1].sum() - pos * (pos + 1) / 2) / (pos * neg))
 
 
-def evaluate(wh: Warehouse, rules: ScoringRules) -> Evaluation:
+def evaluate(wh: Reader, rules: ScoringRules) -> Evaluation:
     """Score each lead on its first `window_days` of behaviour and check whether it reached
     the target stage afterwards. Leads that converted inside the window are left out (the
     score could only describe the past), as are leads younger than the window."""
