@@ -97,7 +97,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if not reason:
             raise pytest.UsageError(f"{item.nodeid}: duckdb_only needs a reason")
         callspec = getattr(item, "callspec", None)
-        if callspec is not None and callspec.params.get("engine") == "spark":
+        if callspec is None or "engine" not in callspec.params:
+            raise pytest.UsageError(
+                f"{item.nodeid}: duckdb_only on a test without the engine parameter would "
+                "hide the gap; declare it with two_engines.duckdb_only(reason)"
+            )
+        if callspec.params["engine"] == "spark":
             item.add_marker(pytest.mark.skip(reason=f"DuckDB only: {reason}"))
 
 

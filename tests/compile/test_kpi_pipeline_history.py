@@ -1,5 +1,6 @@
 """Weighted pipeline in past periods weighs each open deal by the stage it was in at that
-period's end (its opportunity stage events), not by the stage the export shows today."""
+period's end (its opportunity stage events), not by the stage the export shows today; on
+each engine (`on_engine`)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from revlens.catalog.spec import load_catalog
 from revlens.compile.measures import MEASURES, STAGE_PROBABILITY
 from revlens.compile.query import KpiQuery, run_kpis
 from revlens.model.warehouse import Warehouse
+from two_engines import OnEngine
 
 
-def test_each_month_end_uses_the_stage_of_that_day() -> None:
+def test_each_month_end_uses_the_stage_of_that_day(on_engine: OnEngine) -> None:
     wh = Warehouse.open(":memory:", create=True)
     journeys_for(
         wh,
@@ -46,7 +48,7 @@ def test_each_month_end_uses_the_stage_of_that_day() -> None:
         end=dt.date(2024, 3, 31),
         grain="month",
     )
-    rows = run_kpis(wh, query, load_catalog(measures=set(MEASURES))).rows
+    rows = run_kpis(on_engine(wh), query, load_catalog(measures=set(MEASURES))).rows
     got = {r["period_start"].month: r["value"] for r in rows}
     p = STAGE_PROBABILITY
     bob = 200 * p["proposal"]

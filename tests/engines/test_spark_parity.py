@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from journeys import journeys_for, stage
 from revlens.attribution import attribute
 from revlens.attribution.warehouse import warehouse_journeys
 from revlens.compile.query import KpiQuery, run_kpis
@@ -48,6 +49,23 @@ def engines(
     duck = Warehouse.open(folder / "demo.duckdb", read_only=True)
     yield duck, LakeReader(folder / "lake", session=spark)
     duck.close()
+
+
+def test_two_lakes_in_one_process_each_read_their_own_tables(tmp_path: Path, spark: Any) -> None:
+    """A Spark session holds one temporary view per table name: a reader used after another
+    lake was opened must register its own views again, not read the other lake's rows."""
+    from revlens.engines.spark import LakeReader
+
+    readers = []
+    for name, leads in (("one", 1), ("three", 3)):
+        with Warehouse.open(tmp_path / f"{name}.duckdb", create=True) as wh:
+            journeys_for(wh, {f"p{i}": [stage("lead", "2024-01-05")] for i in range(leads)})
+            export_lake(wh, tmp_path / name)
+        readers.append(LakeReader(tmp_path / name, session=spark))
+    query = KpiQuery(kpis=("leads",), start=dt.date(2024, 1, 1), end=dt.date(2024, 1, 31))
+    catalog = catalog_for(None)
+    one, three = readers
+    assert [run_kpis(r, query, catalog).rows[0]["value"] for r in (one, three, one)] == [1, 3, 1]
 
 
 def key(row: dict[str, Any], dims: tuple[str, ...]) -> tuple[Any, ...]:

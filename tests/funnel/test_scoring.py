@@ -23,7 +23,7 @@ from revlens.funnel.scoring import (
     score_contacts,
 )
 from revlens.model.warehouse import Warehouse
-from two_engines import OnEngine
+from two_engines import OnEngine, duckdb_only
 
 RULES = ScoringRules(
     window_days=14,
@@ -68,6 +68,12 @@ PEOPLE = {
 }
 
 
+WRITES = (
+    "score_contacts writes lead_scores into the DuckDB warehouse; a lake is read-only "
+    "(`revlens score` on Spark is refused with RL046)"
+)
+
+
 @pytest.fixture
 def wh() -> Warehouse:
     warehouse = Warehouse.open(":memory:", create=True)
@@ -81,6 +87,7 @@ def test_roc_auc_is_the_mann_whitney_probability() -> None:
     assert roc_auc(np.array([1.0, 2.0]), np.array([1, 1])) is None
 
 
+@duckdb_only(WRITES)
 def test_scores_are_written_with_the_mql_flag(wh: Warehouse) -> None:
     assert score_contacts(wh, RULES, as_of=dt.date(2024, 6, 1)) == 6
     rows = dict(wh.con.execute("SELECT contact_id, score FROM lead_scores").fetchall())
@@ -91,6 +98,7 @@ def test_scores_are_written_with_the_mql_flag(wh: Warehouse) -> None:
     assert mqls == {"ann"}
 
 
+@duckdb_only(WRITES)
 def test_decay_halves_points_per_half_life(wh: Warehouse) -> None:
     rules = RULES.model_copy(update={"half_life_days": 10.0})
     score_contacts(wh, rules, as_of=dt.date(2024, 1, 11))  # scored at 2024-01-12 00:00
