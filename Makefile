@@ -43,8 +43,9 @@ typecheck: setup
 pytest: setup
 	$(BIN)/pytest -m "not spark"
 
-# The same KPIs, funnels and attribution on local Spark (needs Java 17+): the Spark extra
-# into .venv, then the tests marked spark (DuckDB and Spark results compared).
+# The same KPI, funnel and attribution tests on local Spark (needs Java 17+): the Spark extra
+# into .venv, then the tests marked spark, i.e. the spark parameter of the engine-parametrised
+# suites and the DuckDB-vs-Spark parity checks (docs/spark.md, "Testing on both engines").
 test-spark: setup
 	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
 	$(BIN)/pytest -m spark
