@@ -2,9 +2,9 @@
 when ../shared/data is absent) and the peer packages' numbers on it.
 
 Engines: only the journeys read from a warehouse depend on one, and those tests
-(test_warehouse_journeys.py, test_demo_truth.py) run on DuckDB and Spark. The models over path files and
-journey tables (rules, Markov, Shapley, bootstrap, properties, PathData peers) are pure
-Python and NumPy, with no engine to vary, so they run once, in `make test`."""
+(test_warehouse_journeys.py, test_demo_truth.py) run on DuckDB and Spark. The models over
+path files and journey tables (rules, Markov, Shapley, bootstrap, properties, PathData
+peers) are pure Python and NumPy, with no engine to vary, so they run once, in `make test`."""
 
 from __future__ import annotations
 

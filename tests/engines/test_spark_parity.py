@@ -126,6 +126,27 @@ def test_cohort_kpis_and_comparisons(engines: tuple[Warehouse, Reader]) -> None:
     )
 
 
+@pytest.mark.parametrize("model", ["last_non_direct", "time_decay", "w_shaped", "shapley"])
+def test_kpis_by_channel_under_an_attribution_model(
+    engines: tuple[Warehouse, Reader], model: str
+) -> None:
+    """Conversions, revenue and the cost KPIs split over channels by each kind of model
+    (single touch, time-weighted, milestone positions, data-driven)."""
+    duck, spark = engines
+    catalog = catalog_for(None)
+    query = KpiQuery(
+        kpis=("leads", "customers", "revenue", "cpl", "cac", "roas"),
+        start=START,
+        end=END,
+        grain="quarter",
+        by=("channel",),
+        attribution=model,
+    )
+    a, b = run_kpis(duck, query, catalog).rows, run_kpis(spark, query, catalog).rows
+    assert len({r["channel"] for r in a}) > 5
+    assert_same_rows(a, b, ("channel",), set())
+
+
 def test_the_lead_to_customer_funnel_by_channel(engines: tuple[Warehouse, Reader]) -> None:
     duck, spark = engines
     for mode in ("cohort", "period"):
