@@ -187,7 +187,7 @@ def test_a_bad_target_names_the_problem_and_the_fix(served: Served) -> None:
         ({"kpi": "leads", "mode": "rolling"}, "RL513"),
         ({"kpi": "leads", "window": "soon"}, "RL511"),
         ({"kpi": "leads", "compare": "week"}, "RL514"),
-        ({"kpi": "leads", "attribution": "markov"}, "RL519"),
+        ({"kpi": "leads", "attribution": "custom"}, "RL519"),
         ({"kpi": "leads", "from": "2026-06-01", "to": "2026-01-01"}, "RL510"),
         ({"kpi": "leads", "channel": "x", "by": "nope"}, "RL001"),
     ],
