@@ -82,11 +82,7 @@ def warehouse_journeys(
         lo = ibis.timestamp(dt.datetime.combine(start, dt.time()))
         hi = ibis.timestamp(dt.datetime.combine(end + dt.timedelta(days=1), dt.time()))
         conv = conversions(ctx, conversion, lo, hi)
-        touches = ctx.contact_touches()
-        touches = touches.select(
-            t_contact="contact_id", t_ts="ts", t_id="touchpoint_id", label=touches[level]
-        )
-        touches = touches.filter(touches.label.notnull())
+        touches = ctx.cached(f"journey_touches:{level}", lambda: _labelled_touches(ctx, level))
         window = ibis.interval(days=lookback_days)
         pairs = conv.join(
             touches,
@@ -141,6 +137,17 @@ def warehouse_journeys(
         Journey(channels=tuple(r["path"]), conversions=0, nulls=int(r["nulls"])) for r in null_rows
     ]
     return journeys
+
+
+def _labelled_touches(ctx: Context, level: str) -> Any:
+    """(t_contact, t_ts, t_id, label) of the touches with a `level` value: only the one
+    dimension the journeys need (materialised once: journeys scan it twice), not all five
+    of `contact_touches()`."""
+    touches = ctx.touches([level])
+    touches = touches.select(
+        t_contact="contact_id", t_ts="ts", t_id="touchpoint_id", label=touches[level]
+    )
+    return touches.filter(touches.label.notnull())
 
 
 def _milestones(ctx: Context) -> Any:
