@@ -71,9 +71,7 @@ class TouchModel(AttributionModel):
         if not journeys:
             zeros = np.zeros(n, dtype=np.float64)
             return ModelCredit(table.channels, zeros, zeros.copy(), notes=self.notes(table))
-        index = {c: i for i, c in enumerate(table.channels)}
-        touched = np.fromiter((index[c] for j in journeys for c in j.channels), dtype=np.int64)
-        lengths = np.fromiter((len(j.channels) for j in journeys), np.int64, len(journeys))
+        flat = table.touches()
         cache: dict[tuple[int, Hashable], FloatArray] = {}
         parts: list[FloatArray] = []
         for journey in journeys:
@@ -89,12 +87,12 @@ class TouchModel(AttributionModel):
         # per touch: its weight times its journey's conversions (value), the same products
         # as one journey at a time, summed per channel in the same order
         weights = np.concatenate(parts)
-        conv = np.repeat(np.array([float(j.conversions) for j in journeys]), lengths)
-        value = np.repeat(np.array([j.value for j in journeys], dtype=np.float64), lengths)
+        conv = np.repeat(flat.conversions, flat.length)
+        value = np.repeat(flat.value, flat.length)
         return ModelCredit(
             channels=table.channels,
-            conversions=tally(touched, weights * conv, n),
-            value=tally(touched, weights * value, n),
+            conversions=tally(flat.channel, weights * conv, n),
+            value=tally(flat.channel, weights * value, n),
             notes=self.notes(table),
         )
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -198,6 +198,17 @@ class PathTable:
 
 
 @dataclass(frozen=True)
+class TouchArrays:
+    """The journeys' touches as arrays: each touch's channel index, and per journey its
+    touch count, conversions and value."""
+
+    channel: IntArray
+    length: IntArray
+    conversions: FloatArray
+    value: FloatArray
+
+
+@dataclass(frozen=True)
 class JourneyTable:
     """Journeys ready for the models: identical journeys merged, sorted, the ones with no
     touch set apart (their conversions go to `(none)` under every model)."""
@@ -209,6 +220,22 @@ class JourneyTable:
     none_value: float
     none_nulls: int
     has_empty: bool
+    _touches: list[TouchArrays] = field(default_factory=list, compare=False, repr=False)
+
+    def touches(self) -> TouchArrays:
+        """Every touch of `journeys` in order, flattened once for all rule-based models."""
+        if not self._touches:
+            index = {c: i for i, c in enumerate(self.channels)}
+            js = self.journeys
+            self._touches.append(
+                TouchArrays(
+                    channel=np.fromiter((index[c] for j in js for c in j.channels), np.int64),
+                    length=np.fromiter((len(j.channels) for j in js), np.int64, len(js)),
+                    conversions=np.array([float(j.conversions) for j in js], dtype=np.float64),
+                    value=np.array([j.value for j in js], dtype=np.float64),
+                )
+            )
+        return self._touches[0]
 
     @property
     def total_conversions(self) -> float:
