@@ -264,22 +264,21 @@ class JourneyTable:
                 empty.append(j)
             else:
                 groups.setdefault(j.merge_key(), []).append(j)
-        merged = [_merge(groups[key]) for key in sorted(groups)]
-        by_path: dict[tuple[str, ...], list[Journey]] = {}
-        for j in merged:
-            by_path.setdefault(j.channels, []).append(j)
-        keys = sorted(by_path)
-        paths = PathTable(
-            paths=tuple(keys),
-            conversions=np.array(
-                [sum(j.conversions for j in by_path[k]) for k in keys], dtype=np.float64
-            ),
-            nulls=np.array([sum(j.nulls for j in by_path[k]) for k in keys], dtype=np.float64),
-            value=np.array(
-                [math.fsum(j.value for j in by_path[k]) for k in keys], dtype=np.float64
-            ),
-        )
-        channels = tuple(sorted({c for k in keys for c in k}))
+        if all(key[1:] == _UNTIMED for key in groups):
+            # no timing, no milestones (path files, untimed warehouse journeys): the merge
+            # key is the path, so merged journeys and paths are one to one
+            keys = sorted(key[0] for key in groups)
+            merged = [_merge(groups[(k, *_UNTIMED)]) for k in keys]
+            paths = PathTable(
+                paths=tuple(keys),
+                conversions=np.array([j.conversions for j in merged], dtype=np.float64),
+                nulls=np.array([j.nulls for j in merged], dtype=np.float64),
+                value=np.array([j.value for j in merged], dtype=np.float64),
+            )
+        else:
+            merged = [_merge(groups[key]) for key in sorted(groups)]
+            paths = _path_table(merged)
+        channels = tuple(sorted({c for k in paths.paths for c in k}))
         return cls(
             journeys=tuple(merged),
             channels=channels,
@@ -289,6 +288,25 @@ class JourneyTable:
             none_nulls=sum(j.nulls for j in empty),
             has_empty=bool(empty),
         )
+
+
+_UNTIMED = ((), True, -1, -1, -1)  # the merge key after the path, without timing or milestones
+
+
+def _path_table(merged: list[Journey]) -> PathTable:
+    """Merged journeys summed per path (timing and milestones set aside), sorted by path."""
+    by_path: dict[tuple[str, ...], list[Journey]] = {}
+    for j in merged:
+        by_path.setdefault(j.channels, []).append(j)
+    keys = sorted(by_path)
+    return PathTable(
+        paths=tuple(keys),
+        conversions=np.array(
+            [sum(j.conversions for j in by_path[k]) for k in keys], dtype=np.float64
+        ),
+        nulls=np.array([sum(j.nulls for j in by_path[k]) for k in keys], dtype=np.float64),
+        value=np.array([math.fsum(j.value for j in by_path[k]) for k in keys], dtype=np.float64),
+    )
 
 
 def _merge(group: list[Journey]) -> Journey:
