@@ -112,7 +112,7 @@ FAMILIES = (KPI, FUNNEL)
 GOAL_SQL, GOAL_PANDAS, GOAL_MB = 1.2, 3.0, 8 * 1024
 QUIET = 0.10  # start a task when other processes use less than this share of the CPUs
 NOISY = 0.25  # a run during which others used more than this is repeated (up to RETRIES)
-RETRIES = 2
+RETRIES = 2  # default of --retries
 # pandas' peak memory per touchpoints row, measured at 1M contacts (KPIs: 6.8 GB / 12.7 M
 # rows; funnel: 5,370 MB / 12.7 M rows); used to estimate a size before it is run when no
 # smaller size was measured.
@@ -473,7 +473,7 @@ def run_repeated(
     for i in range(repeat):
         for task in todo:
             source, python = sources[task]
-            for attempt in range(RETRIES + 1):
+            for attempt in range(args.retries + 1):
                 if not args.quick:
                     wait_quiet(args.quiet_wait)
                 run = run_task(task, source, cap, args.timeout, python)
@@ -486,7 +486,7 @@ def run_repeated(
                     f"  peak {run.peak_mb:7.0f} MB  rows {run.rows}"
                     f"  others {run.others:4.0%}{'  (noisy, again)' if run.noisy else ''}"
                 )
-                if not run.noisy or args.quick or attempt == RETRIES:
+                if not run.noisy or args.quick or attempt >= args.retries:
                     break
     res.failures.update({t: str(res.runs[t][0].error) for t in todo if not res.ok_runs(t)})
 
@@ -899,6 +899,12 @@ def main(argv: list[str] | None = None) -> int:
         "--no-write", dest="write", action="store_false", help="do not update benchmarks/RESULTS.md"
     )
     ap.add_argument("--timeout", type=float, default=3600.0, help="seconds per task")
+    ap.add_argument(
+        "--retries",
+        type=int,
+        default=RETRIES,
+        help="times a run during which other processes were busy is repeated",
+    )
     ap.add_argument(
         "--quiet-wait",
         type=float,
