@@ -30,7 +30,7 @@ PATH_TASKS = (
 )
 PEER_TASKS = ("ca_heuristic", "ca_markov", "ca_markov_noise")
 RAW_TASKS = ("revlens_attr_customer", "revlens_attr_revenue", "revlens_attr_timed")
-SPARK_TASKS = ("spark_all", "spark_funnel", "spark_attr_customer")
+SPARK_TASKS = ("spark_all", "spark_subset", "spark_funnel", "spark_attr_customer")
 SCALING_TASKS = ("revlens_subset", "revlens_funnel", "revlens_attr_customer")
 LABELS = {
     "revlens_paths_heuristic": "revlens: first, last, linear touch",
@@ -43,6 +43,7 @@ LABELS = {
     "revlens_attr_revenue": "revlens attribution, revenue: 5 rule-based + Markov + Shapley",
     "revlens_attr_timed": "revlens attribution, customer: time_decay, w_shaped, full_path",
     "spark_all": "Spark: whole KPI catalogue",
+    "spark_subset": "Spark: core subset",
     "spark_funnel": "Spark: funnel",
     "spark_attr_customer": "Spark attribution, customer: 5 rule-based + Markov + Shapley",
 }
@@ -301,20 +302,29 @@ def check_raw(res: Any) -> list[str]:
     return problems
 
 
-def _row(res: Any, task: str, base: float | None, note: str = "") -> str:
+def _cells(res: Any, task: str, base: float | None) -> list[str]:
+    """label, runs, median, best, CPU, peak, ratio (base / median), phases."""
     if task in res.skipped:
-        return f"| {LABELS[task]} | 0 | {res.skipped[task]} | | | | | |"
+        return [LABELS[task], "0", res.skipped[task], "", "", "", "", ""]
     med = res.median(task)
     if med is None:
         err = res.runs[task][0].error if res.runs.get(task) else "not run"
-        return f"| {LABELS[task]} | 0 | failed: {err} | | | | | |"
-    ratio = base / med if base else None
+        return [LABELS[task], "0", f"failed: {err}", "", "", "", "", ""]
     run = median_run(res, task)
-    return (
-        f"| {LABELS[task]} | {len(res.ok_runs(task))} | {med:.2f} | {fmt(res.best(task), '.2f')}"
-        f" | {fmt(res.cpu(task), '.1f')} | {fmt(res.peak(task), ',.0f')}"
-        f" | {fmt(ratio, '.2f')} | {phases_line(run.phases) if run else ''}{note} |"
-    )
+    return [
+        LABELS[task],
+        str(len(res.ok_runs(task))),
+        f"{med:.2f}",
+        fmt(res.best(task), ".2f"),
+        fmt(res.cpu(task), ".1f"),
+        fmt(res.peak(task), ",.0f"),
+        fmt(base / med if base else None, ".2f"),
+        phases_line(run.phases) if run else "",
+    ]
+
+
+def _row(res: Any, task: str, base: float | None) -> str:
+    return "| " + " | ".join(_cells(res, task, base)) + " |"
 
 
 HEAD = (
@@ -342,10 +352,9 @@ def raw_table(results: list[Any]) -> str:
         for task in (*RAW_TASKS, "spark_attr_customer"):
             if task not in res.runs and task not in res.skipped:
                 continue
-            row = _row(res, task, None)
-            cells = row.split(" | ")
+            cells = _cells(res, task, None)
             del cells[6]  # no ratio column here
-            lines.append(f"| {res.contacts:,} " + " | ".join(cells))
+            lines.append(f"| {res.contacts:,} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -120,6 +120,15 @@ def _markov(df: Any, seed: int) -> tuple[dict[str, dict[str, float]], str]:
 TASKS = {"ca_heuristic": ca_heuristic, "ca_markov": ca_markov, "ca_markov_noise": ca_markov_noise}
 
 
+def own_peak_mb() -> float:
+    """This process's peak resident memory since it started (VmHWM): unlike ru_maxrss it
+    does not include the size of the runner it was forked from."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main(argv: list[str]) -> int:
     task, paths, out = argv
     from importlib.metadata import version
@@ -133,6 +142,7 @@ def main(argv: list[str]) -> int:
                 "wall_seconds": time.perf_counter() - T_START,
                 "rows": sum(len(v) for v in data["credit"].values()),
                 "self_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "peak_mb": own_peak_mb(),
                 "versions": {p: version(p) for p in ("ChannelAttribution", "pandas", "numpy")},
                 **data,
             }

@@ -35,9 +35,7 @@ def open_reader(source: str) -> Any:
     """The warehouse (DuckDB), or with $BENCH_ENGINE=spark the Parquet lake `source` on
     Spark local (a `LakeReader`, as `revlens --engine spark --lake` uses)."""
     if os.environ.get("BENCH_ENGINE") == "spark":
-        from revlens.engines.spark import LakeReader
-
-        return LakeReader(Path(source))
+        return attribution_tasks.spark_reader(source)
     from revlens.model.warehouse import Warehouse
 
     return Warehouse.open(source)  # with revlens' memory limit ($REVLENS_MEMORY_LIMIT, else 6GB)
@@ -212,6 +210,15 @@ TASKS.update(
 )
 
 
+def own_peak_mb() -> float:
+    """This process's peak resident memory since it started (VmHWM): unlike ru_maxrss it
+    does not include the size of the runner it was forked from."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main(argv: list[str]) -> int:
     task, db, out = argv
     extra: dict[str, Any] = {}
@@ -230,6 +237,7 @@ def main(argv: list[str]) -> int:
                 "wall_seconds": time.perf_counter() - T_START,
                 "rows": rows,
                 "self_maxrss_mb": maxrss_kb / 1024,
+                "peak_mb": own_peak_mb(),
                 "finished": dt.datetime.now().isoformat(timespec="seconds"),
                 "values": common.to_records(values),
                 **extra,
