@@ -50,8 +50,14 @@ test-spark: setup
 	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
 	$(BIN)/pytest -m spark
 
+# The benchmark (benchmarks/README.md): KPIs, funnel and attribution at 1M, 3M and 10M
+# contacts on DuckDB, at 1M on Spark local, against hand-written SQL, pandas and
+# ChannelAttribution (installed into its own venv, benchmarks/.peers); writes
+# benchmarks/RESULTS.md. Extra options: make bench BENCH_ARGS="--quiet-wait 60 --retries 0".
+BENCH_ARGS ?=
 bench: setup
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python -m pip install --quiet -e '.[spark]' || echo "no Spark extra: the Spark tasks will be skipped"
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(WAREHOUSE) $(WAREHOUSE).wal

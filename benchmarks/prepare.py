@@ -11,6 +11,7 @@ redone rather than reused. (DuckDB spills to benchmarks/data/demo-<n>.duckdb.tmp
 query needs more than its memory limit.)
 
     python benchmarks/prepare.py 1000000 [10000000 ...]
+    python benchmarks/prepare.py --lake 1000000     # also benchmarks/data/lake-<n>/ (Spark)
 """
 
 from __future__ import annotations
@@ -116,6 +117,32 @@ def ensure_warehouse(contacts: int) -> Path:
     return path
 
 
+def lake_path(contacts: int) -> Path:
+    return DATA / f"lake-{contacts}"
+
+
+def ensure_lake(contacts: int) -> Path:
+    """The warehouse exported once as a Parquet lake (`export_lake`, as `revlens export
+    --format parquet` writes it) for the Spark tasks; reused while its manifest is there."""
+    from revlens.engines.lake import MANIFEST, export_lake
+    from revlens.model.warehouse import Warehouse
+
+    out = lake_path(contacts)
+    if (out / MANIFEST).is_file():
+        log(f"reusing {out}")
+        return out
+    db = ensure_warehouse(contacts)
+    log(f"exporting {db} to the lake {out} ...")
+    t0 = time.perf_counter()
+    wh = Warehouse.open(db, read_only=True)
+    try:
+        export_lake(wh, out, replace=True)
+    finally:
+        wh.close()
+    log(f"exported in {time.perf_counter() - t0:.0f} s")
+    return out
+
+
 def row_counts(contacts: int) -> dict[str, int]:
     from revlens.model.warehouse import Warehouse
 
@@ -127,5 +154,8 @@ def row_counts(contacts: int) -> dict[str, int]:
 
 
 if __name__ == "__main__":
-    for arg in sys.argv[1:]:
-        ensure_warehouse(int(arg.replace("_", "")))
+    args = sys.argv[1:]
+    lake = "--lake" in args
+    for arg in (a for a in args if a != "--lake"):
+        n = int(arg.replace("_", ""))
+        ensure_lake(n) if lake else ensure_warehouse(n)

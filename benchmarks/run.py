@@ -28,6 +28,7 @@ benchmarks/data/results-<n>.json (KPIs) and results-funnel-<n>.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import importlib.metadata
 import json
@@ -46,13 +47,19 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import attribution_bench as ab  # noqa: E402
 import common  # noqa: E402
+import paths  # noqa: E402
 import prepare  # noqa: E402
 
 PY = sys.executable
-KPI_TASKS = ("revlens_all", "revlens_subset", "hand_sql", "pandas")
-FUNNEL_TASKS = ("revlens_funnel", "hand_sql_funnel", "pandas_funnel")
-TASKS = KPI_TASKS + FUNNEL_TASKS
+KPI_TASKS = ("revlens_all", "revlens_subset", "hand_sql", "pandas", "spark_subset", "spark_all")
+FUNNEL_TASKS = ("revlens_funnel", "hand_sql_funnel", "pandas_funnel", "spark_funnel")
+ATTRIBUTION_TASKS = ab.PATH_TASKS + ab.RAW_TASKS + ("spark_attr_customer",)
+TASKS = KPI_TASKS + FUNNEL_TASKS + ATTRIBUTION_TASKS
+# by default Spark runs the core subset: the whole catalogue (64 KPIs) on Spark local takes
+# longer than a `make bench` can wait (`--tasks spark_all` runs it)
+DEFAULT_TASKS = tuple(t for t in TASKS if t != "spark_all")
 LABELS = {
     "revlens_all": "revlens, whole catalogue",
     "revlens_subset": "revlens, core subset",
@@ -61,6 +68,7 @@ LABELS = {
     "revlens_funnel": "revlens, funnel",
     "hand_sql_funnel": "hand-written SQL, funnel",
     "pandas_funnel": "pandas, funnel",
+    **ab.LABELS,
 }
 RESULTS = HERE / "RESULTS.md"
 
@@ -107,7 +115,7 @@ FAMILIES = (KPI, FUNNEL)
 GOAL_SQL, GOAL_PANDAS, GOAL_MB = 1.2, 3.0, 8 * 1024
 QUIET = 0.10  # start a task when other processes use less than this share of the CPUs
 NOISY = 0.25  # a run during which others used more than this is repeated (up to RETRIES)
-RETRIES = 2
+RETRIES = 2  # default of --retries
 # pandas' peak memory per touchpoints row, measured at 1M contacts (KPIs: 6.8 GB / 12.7 M
 # rows; funnel: 5,370 MB / 12.7 M rows); used to estimate a size before it is run when no
 # smaller size was measured.
@@ -154,9 +162,12 @@ def machine() -> dict[str, str]:
             if line.startswith("PRETTY_NAME="):
                 os_name = line.split("=", 1)[1].strip('"')
     versions = ", ".join(
-        f"{p} {importlib.metadata.version(p)}"
-        for p in ("duckdb", "ibis-framework", "sqlglot", "pandas", "pyarrow", "numpy")
-    )
+        f"{p} {_version(p)}"
+        for p in (
+            "duckdb", "ibis-framework", "sqlglot", "pandas", "pyarrow", "numpy", "scipy",
+            "pyspark",
+        )
+    )  # fmt: skip
     return {
         "revlens": revlens_version(),
         "CPU": cpu,
@@ -167,7 +178,24 @@ def machine() -> dict[str, str]:
         "OS": f"{os_name}, Linux {platform.release()}",
         "Python": platform.python_version(),
         "packages": versions,
+        "Java (Spark)": java_version(),
     }
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def java_version() -> str:
+    import shutil
+
+    if shutil.which("java") is None:
+        return "none"
+    out = subprocess.run(["java", "-version"], capture_output=True, text=True)
+    return (out.stderr or out.stdout).splitlines()[0] if (out.stderr or out.stdout) else "?"
 
 
 def revlens_version() -> str:
@@ -195,6 +223,9 @@ class Run:
     cpu: float | None = None  # user + system seconds of the whole child process
     others: float | None = None  # share of the machine's CPU used by other processes
     values: common.Values = field(default_factory=dict)
+    credit: ab.Credit = field(default_factory=dict)  # attribution tasks
+    phases: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. ChannelAttribution's log
     error: str | None = None
 
     @property
@@ -225,33 +256,89 @@ def wait_quiet(max_wait: float) -> float:
         time.sleep(5)
 
 
-def run_task(task: str, db: Path, cap_bytes: int, timeout: float) -> Run:
-    """Run tasks.py TASK in a child process; kill it (by its pid) when its resident memory
-    passes cap_bytes or it runs past the timeout."""
+class Tree:
+    """A process and its descendants, sampled from /proc: resident memory (their sum, and
+    its peak) and CPU seconds (each one's last seen user + system time)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak_rss = 0
+        self.ticks: dict[int, int] = {}
+        self.members: list[int] = [pid]
+
+    def _descendants(self) -> list[int]:
+        children: dict[int, list[int]] = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+        out, todo = [], [self.pid]
+        while todo:
+            pid = todo.pop()
+            out.append(pid)
+            todo.extend(children.get(pid, []))
+        return out
+
+    def sample(self) -> int | None:
+        """The tree's resident bytes now; None when the process is gone."""
+        if not Path(f"/proc/{self.pid}").exists():
+            return None
+        self.members = self._descendants()
+        total = 0
+        for pid in self.members:
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(stat[21]) * os.sysconf("SC_PAGE_SIZE")  # rss, in pages
+            self.ticks[pid] = int(stat[11]) + int(stat[12])  # utime + stime
+        self.peak_rss = max(self.peak_rss, total)
+        return total
+
+    def cpu_seconds(self) -> float:
+        return sum(self.ticks.values()) / os.sysconf("SC_CLK_TCK")
+
+    def kill_descendants(self) -> None:
+        for pid in self.members:
+            if pid != self.pid:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, 9)
+
+
+def run_task(task: str, db: Path, cap_bytes: int, timeout: float, python: str = PY) -> Run:
+    """Run tasks.py TASK (peer_ca.py for ChannelAttribution, with the peers' `python`) in a
+    child process; kill it (by its pid) when its resident memory passes cap_bytes or it
+    runs past the timeout."""
+    script = "peer_ca.py" if task in ab.PEER_TASKS else "tasks.py"
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.json"
         busy0, total0 = cpu_ticks()
-        proc = subprocess.Popen([PY, str(HERE / "tasks.py"), task, str(db), str(out)])
+        # Spark writes progress bars and warnings to stderr: kept in a file, shown on failure
+        err_path = Path(tmp) / "stderr.txt"
+        err = err_path.open("wb") if task in ab.SPARK_TASKS else None
+        proc = subprocess.Popen([python, str(HERE / script), task, str(db), str(out)], stderr=err)
         killed: list[str] = []
         done = threading.Event()
 
+        tree = Tree(proc.pid)
+
         def watch() -> None:
             start = time.monotonic()
-            status = Path(f"/proc/{proc.pid}/status")
             while not done.wait(0.25):
-                try:
-                    text = status.read_text()
-                except OSError:
+                rss = tree.sample()
+                if rss is None:
                     return
-                rss = next(
-                    (int(x.split()[1]) * 1024 for x in text.splitlines() if x.startswith("VmRSS")),
-                    0,
-                )
                 if rss > cap_bytes:
                     killed.append(f"killed: resident memory passed {cap_bytes / 2**30:.1f} GiB")
                 elif time.monotonic() - start > timeout:
                     killed.append(f"killed: still running after {timeout:.0f} s")
                 if killed:
+                    tree.kill_descendants()
                     proc.kill()
                     return
 
@@ -262,16 +349,28 @@ def run_task(task: str, db: Path, cap_bytes: int, timeout: float) -> Run:
         done.set()
         watcher.join()
         busy1, total1 = cpu_ticks()
-        cpu = usage.ru_utime + usage.ru_stime
+        # Spark's JVM is the Python child's child and is not waited for: its CPU and memory
+        # are not in the rusage, so the sampled process tree's are taken when larger
+        cpu = max(usage.ru_utime + usage.ru_stime, tree.cpu_seconds())
+        peak = max(usage.ru_maxrss * 1024, tree.peak_rss)
         hz = os.sysconf("SC_CLK_TCK")
         others = max(0.0, (busy1 - busy0) / hz - cpu) / max(1e-9, (total1 - total0) / hz)
-        run = Run(task, peak_mb=usage.ru_maxrss / 1024, cpu=cpu, others=others)
+        run = Run(task, peak_mb=peak / 2**20, cpu=cpu, others=others)
+        if err is not None:
+            err.close()
         if killed or proc.returncode != 0 or not out.exists():
             run.error = killed[0] if killed else f"exit code {proc.returncode}"
+            if err is not None:
+                log("\n".join(err_path.read_text(errors="replace").splitlines()[-15:]))
             return run
         data = json.loads(out.read_text())
+    if "peak_mb" in data:  # the task's own peak (VmHWM), or its process tree's (Spark's JVM)
+        run.peak_mb = max(data["peak_mb"], tree.peak_rss / 2**20)
     run.seconds, run.wall, run.rows = data["seconds"], data["wall_seconds"], data["rows"]
-    run.values = common.from_records(data["values"])
+    run.values = common.from_records(data.get("values", []))
+    run.credit = data.get("credit", {})
+    run.phases = data.get("phases", {})
+    run.extra = {k: data[k] for k in ("log", "args", "versions", "noise") if k in data}
     return run
 
 
@@ -286,6 +385,7 @@ class SizeResult:
     problems: dict[str, list[str]] = field(default_factory=dict)  # family -> differences
     profile: dict[str, dict[str, float]] = field(default_factory=dict)  # family -> steps
     compared: dict[str, int] = field(default_factory=dict)  # family -> values compared
+    notes: dict[str, str] = field(default_factory=dict)
 
     def ok_runs(self, task: str) -> list[Run]:
         """The successful runs; the noisy ones only when there is no other."""
@@ -365,6 +465,68 @@ def agreement(res: SizeResult, fam: Family, todo: list[str]) -> list[str]:
     return problems
 
 
+def run_repeated(
+    res: SizeResult,
+    todo: list[str],
+    sources: dict[str, tuple[Path, str]],
+    repeat: int,
+    cap: int,
+    args: Any,
+) -> None:
+    """Every task of `todo` `repeat` times, in turn, each run in a fresh process; a run
+    during which other processes were busy is repeated (up to RETRIES)."""
+    for i in range(repeat):
+        for task in todo:
+            source, python = sources[task]
+            for attempt in range(args.retries + 1):
+                if not args.quick:
+                    wait_quiet(args.quiet_wait)
+                limit = args.spark_timeout if task in ab.SPARK_TASKS else args.timeout
+                run = run_task(task, source, cap, limit, python)
+                res.runs.setdefault(task, []).append(run)
+                if run.error:
+                    log(f"  [{i + 1}/{repeat}] {task:<15} FAILED ({run.error})")
+                    break
+                log(
+                    f"  [{i + 1}/{repeat}] {task:<15} {run.seconds:8.2f} s  cpu {run.cpu:7.1f} s"
+                    f"  peak {run.peak_mb:7.0f} MB  rows {run.rows}"
+                    f"  others {run.others:4.0%}{'  (noisy, again)' if run.noisy else ''}"
+                )
+                if not run.noisy or args.quick or attempt >= args.retries:
+                    break
+    res.failures.update({t: str(res.runs[t][0].error) for t in todo if not res.ok_runs(t)})
+
+
+def bench_paths(tasks: tuple[str, ...], args: Any) -> SizeResult | None:
+    """The path-file tasks: revlens and ChannelAttribution on one synthetic file."""
+    todo = [t for t in tasks if t in ab.PATH_TASKS]
+    if not todo:
+        return None
+    rows = 20_000 if args.quick else args.path_rows
+    log(f"\n=== path file: {rows:,} aggregated paths ===")
+    # in a child process: the runner stays small, and a child's peak RSS (ru_maxrss)
+    # starts from the size of the process it was forked from
+    subprocess.run([PY, str(HERE / "paths.py"), str(rows)], check=True, capture_output=True)
+    source = paths.path_file(rows)
+    res = SizeResult(rows, {"paths": rows})
+    python, why = ab.ensure_peers()
+    for task in ab.PEER_TASKS:
+        if task in todo and python is None:
+            res.skipped[task] = f"not run: the peers' venv is not available ({why})"
+            log(f"{task} skipped: {res.skipped[task]}")
+            todo.remove(task)
+    sources = {t: (source, python if t in ab.PEER_TASKS and python else PY) for t in todo}
+    if python:
+        res.notes["peers"] = ab.peer_versions(python)
+    cap = int(meminfo()["MemAvailable"] * 0.85)
+    run_repeated(res, todo, sources, args.repeat or 1, cap, args)
+    if "ca_markov" in todo and "revlens_paths_markov" in todo:  # CA's noise, for the check
+        sources["ca_markov_noise"] = sources["ca_markov"]
+        run_repeated(res, ["ca_markov_noise"], sources, 1, cap, args)
+    res.problems["attribution"] = ab.check_paths(res)
+    return res
+
+
 def bench_size(
     contacts: int, tasks: tuple[str, ...], repeat: int, done: list[SizeResult], args: Any
 ) -> SizeResult:
@@ -375,7 +537,25 @@ def bench_size(
     log("rows: " + ", ".join(f"{k} {v:,}" for k, v in res.counts.items()))
     avail = meminfo()["MemAvailable"]
     cap = int(avail * 0.85)
-    todo = list(tasks)
+    todo = [t for t in tasks if t not in ab.PATH_TASKS]
+    if contacts in args.scaling_only:
+        todo = [t for t in todo if t in ab.SCALING_TASKS]
+    if contacts not in args.attribution_sizes and not args.quick:  # the goal task only
+        todo = [t for t in todo if t not in ab.RAW_TASKS or t == "revlens_attr_customer"]
+    sources = {t: (db, PY) for t in todo}
+    spark = [t for t in todo if t in ab.SPARK_TASKS]
+    if spark and contacts not in args.spark_sizes and not args.quick:
+        todo = [t for t in todo if t not in spark]
+    elif spark:
+        why = spark_unavailable()
+        if why:
+            for task in spark:
+                res.skipped[task] = f"not run: {why}"
+                todo.remove(task)
+            log(f"Spark tasks skipped: {why}")
+        else:
+            subprocess.run([PY, str(HERE / "prepare.py"), "--lake", str(contacts)], check=True)
+            sources.update({t: (prepare.lake_path(contacts), PY) for t in spark})
     for task in ("pandas", "pandas_funnel"):
         if task not in todo or args.force_pandas:
             continue
@@ -387,27 +567,20 @@ def bench_size(
             )
             log(f"{task} skipped: {res.skipped[task]}")
             todo.remove(task)
-    for i in range(repeat):
-        for task in todo:
-            for attempt in range(RETRIES + 1):
-                if not args.quick:
-                    wait_quiet(args.quiet_wait)
-                run = run_task(task, db, cap, args.timeout)
-                res.runs.setdefault(task, []).append(run)
-                if run.error:
-                    log(f"  [{i + 1}/{repeat}] {task:<15} FAILED ({run.error})")
-                    break
-                log(
-                    f"  [{i + 1}/{repeat}] {task:<15} {run.seconds:8.2f} s  cpu {run.cpu:7.1f} s"
-                    f"  peak {run.peak_mb:7.0f} MB  rows {run.rows}"
-                    f"  others {run.others:4.0%}{'  (noisy, again)' if run.noisy else ''}"
-                )
-                if not run.noisy or args.quick or attempt == RETRIES:
-                    break
-    res.failures = {t: str(res.runs[t][0].error) for t in todo if not res.ok_runs(t)}
+    local = [t for t in todo if t not in ab.SPARK_TASKS and t not in ATTRIBUTION_TASKS]
+    run_repeated(res, local, sources, repeat, cap, args)
+    # attribution and Spark once by default: their runs are long (minutes at 10M)
+    once = [t for t in todo if t in ATTRIBUTION_TASKS or t in ab.SPARK_TASKS]
+    run_repeated(res, once, sources, args.repeat or 1, cap, args)
+    for task in [t for t in todo if t in ab.SPARK_TASKS and t in res.failures]:
+        if "still running" in res.failures[task]:  # a measured result, not a failure
+            res.skipped[task] = f"stopped: {res.failures.pop(task)} (--spark-timeout)"
+            log(f"{task}: {res.skipped[task]}")
     for fam in families(todo):
         res.problems[fam.name] = agreement(res, fam, todo)
-    if args.profile and not args.quick:
+    if any(t in todo for t in ATTRIBUTION_TASKS):
+        res.problems["attribution"] = ab.check_raw(res)
+    if args.profile and not args.quick and contacts not in args.scaling_only:
         if any(t in todo for t in ("revlens_all", "revlens_subset")):
             wait_quiet(args.quiet_wait)
             res.profile["kpi"] = run_profile(db, "profile_revlens.py")
@@ -415,6 +588,18 @@ def bench_size(
             wait_quiet(args.quiet_wait)
             res.profile["funnel"] = run_profile(db, "profile_funnel.py")
     return res
+
+
+def spark_unavailable() -> str | None:
+    """Why Spark cannot run here (pyspark not installed, no Java), or None."""
+    import importlib.util
+    import shutil
+
+    if importlib.util.find_spec("pyspark") is None:
+        return "pyspark is not installed (`.venv/bin/pip install -e '.[spark]'`)"
+    if shutil.which("java") is None:
+        return "no Java on the PATH (Spark needs Java 17+)"
+    return None
 
 
 def run_profile(db: Path, script: str) -> dict[str, float]:
@@ -439,7 +624,8 @@ def table(results: list[SizeResult], fam: Family = KPI) -> str:
         sql, pd_ = s.median(fam.reference), s.median(fam.pandas)
         for task in fam.tasks:
             if task in s.skipped:
-                lines.append(f"| {s.contacts:,} | {LABELS[task]} | 0 | not run | | | | | |")
+                what = s.skipped[task].split(":")[0]  # "not run" or "stopped"
+                lines.append(f"| {s.contacts:,} | {LABELS[task]} | 0 | {what} | | | | | |")
                 continue
             if task not in s.runs:
                 continue
@@ -527,7 +713,8 @@ def report(
         "",
         "Seconds are the task's own time in a fresh process: open the warehouse, compute,"
         " have the values in Python (imports and interpreter start-up excluded). Peak RSS is"
-        " the whole process (`ru_maxrss` from `os.wait4`), the largest over the repeats."
+        " the task process's own high-water mark (`VmHWM`), or its process tree's (Spark's"
+        " JVM, sampled every 0.25 s) when larger, the largest over the repeats."
         " `× hand SQL` = task / hand SQL (goal ≤ 1.2 for revlens); `pandas ÷ task` ="
         " pandas / task (goal ≥ 3).",
         "",
@@ -608,6 +795,41 @@ def save_raw(s: SizeResult, tag: str, fam: Family) -> None:
     )
 
 
+def header(argv: list[str], started: dt.datetime) -> list[str]:
+    """The run and the machine, for a measured section."""
+    command = " ".join(["benchmarks/run.py", *argv])
+    lines = [
+        f"Measured {started:%Y-%m-%d %H:%M} UTC with `{command}`; DuckDB memory_limit:"
+        f" {duckdb_memory_limit()}; DuckDB threads: its default (one per CPU).",
+        "",
+        "| machine | |",
+        "|---|---|",
+    ]
+    return lines + [f"| {k} | {v} |" for k, v in machine().items()]
+
+
+def save_attribution_raw(s: SizeResult, tag: str) -> None:
+    path = prepare.DATA / f"results-attribution-{tag}{s.contacts}.json"
+    wanted = set(ATTRIBUTION_TASKS)
+    path.write_text(
+        json.dumps(
+            {
+                "size": s.contacts,
+                "runs": {
+                    t: [{k: v for k, v in r.__dict__.items() if k != "values"} for r in rs]
+                    for t, rs in s.runs.items()
+                    if t in wanted
+                },
+                "skipped": {t: why for t, why in s.skipped.items() if t in wanted},
+                "failures": {t: why for t, why in s.failures.items() if t in wanted},
+                "problems": s.problems.get("attribution", []),
+                "notes": s.notes,
+            },
+            indent=1,
+        )
+    )
+
+
 def check_comparator() -> list[str]:
     """The comparison must see a one-cent, a 1e-8 and a null-vs-0 difference, a missing
     row, and a funnel count off by one or a funnel rate off by 1e-8; part of the --quick
@@ -650,11 +872,27 @@ def check_comparator() -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--sizes", default="1000000,10000000", help="contacts, comma separated")
+    ap.add_argument("--sizes", default="1000000,3000000,10000000", help="contacts, comma separated")
+    ap.add_argument(
+        "--scaling-only",
+        default="3000000",
+        help="sizes at which only the scaling tasks run (revlens subset, funnel, attribution)",
+    )
+    ap.add_argument("--spark-sizes", default="1000000", help="sizes at which the Spark tasks run")
+    ap.add_argument(
+        "--attribution-sizes",
+        default="1000000",
+        help="sizes at which revenue and timed attribution run too (elsewhere: customer only)",
+    )
+    ap.add_argument(
+        "--path-rows", type=int, default=paths.ROWS, help="rows of the synthetic path file"
+    )
     ap.add_argument(
         "--repeat", type=int, default=None, help="runs per task (default 3; 1 above 1M)"
     )
-    ap.add_argument("--tasks", default=",".join(TASKS), help="comma separated subset of tasks")
+    ap.add_argument(
+        "--tasks", default=",".join(DEFAULT_TASKS), help="comma separated subset of tasks"
+    )
     ap.add_argument(
         "--quick",
         action="store_true",
@@ -675,6 +913,13 @@ def main(argv: list[str] | None = None) -> int:
         "--no-write", dest="write", action="store_false", help="do not update benchmarks/RESULTS.md"
     )
     ap.add_argument("--timeout", type=float, default=3600.0, help="seconds per task")
+    ap.add_argument("--spark-timeout", type=float, default=900.0, help="seconds per Spark task")
+    ap.add_argument(
+        "--retries",
+        type=int,
+        default=RETRIES,
+        help="times a run during which other processes were busy is repeated",
+    )
     ap.add_argument(
         "--quiet-wait",
         type=float,
@@ -688,13 +933,22 @@ def main(argv: list[str] | None = None) -> int:
         "default: revlens' (6GB, or 80%% of RAM when that is less)",
     )
     args = ap.parse_args(argv)
+    args.scaling_only = {int(x) for x in args.scaling_only.replace("_", "").split(",") if x}
+    args.spark_sizes = {int(x) for x in args.spark_sizes.replace("_", "").split(",") if x}
+    args.attribution_sizes = {
+        int(x) for x in args.attribution_sizes.replace("_", "").split(",") if x
+    }
     if args.memory_limit:
         os.environ["REVLENS_MEMORY_LIMIT"] = args.memory_limit
     started = dt.datetime.now(dt.UTC)
     sizes = (
-        [20_000] if args.quick else sorted(int(s.replace("_", "")) for s in args.sizes.split(","))
+        [20_000]
+        if args.quick
+        else sorted(int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip())
     )
     tasks = tuple(t for t in args.tasks.split(",") if t)
+    if args.quick and args.tasks == ",".join(DEFAULT_TASKS):  # Spark is slow to start
+        tasks = tuple(t for t in tasks if t not in ab.SPARK_TASKS)
     unknown = [t for t in tasks if t not in TASKS]
     if unknown:
         ap.error(f"unknown tasks {unknown}; choose from {', '.join(TASKS)}")
@@ -704,12 +958,23 @@ def main(argv: list[str] | None = None) -> int:
             import funnel_cases  # hand-built journeys: edge cases the demo data lacks
 
             broken += [f"funnel cases: {p}" for p in funnel_cases.check()]
+        broken += [f"attribution checks: {p}" for p in ab.self_check()]
+        if any(t in ab.RAW_TASKS for t in tasks):
+            subprocess.run([PY, str(HERE / "prepare.py"), "20000"], check=True)
+            db = str(prepare.db_path(20_000))
+            check = [PY, str(HERE / "attribution_tasks.py"), db]  # not in the runner: see above
+            done = subprocess.run(check, capture_output=True, text=True)
+            if done.returncode != 0:
+                broken.append(f"attribution task: {done.stdout.strip()} {done.stderr[-500:]}")
         for line in broken:
             log(f"!!! self-check: {line}")
         if broken:
             return 1
     ran = families(tasks)
     results: list[SizeResult] = []
+    paths_res = bench_paths(tasks, args)
+    if paths_res is not None:
+        save_attribution_raw(paths_res, "paths-")
     for n in sizes:
         repeat = args.repeat or (1 if args.quick or n > 1_000_000 else 3)
         res = bench_size(n, tasks, repeat, results, args)
@@ -719,12 +984,27 @@ def main(argv: list[str] | None = None) -> int:
         )
         for fam in ran:
             save_raw(res, tag, fam)
+        if any(t in ATTRIBUTION_TASKS for t in tasks):
+            save_attribution_raw(res, tag)
     for fam in ran:
         log("")
         log(table(results, fam))
         for line in verdicts(results, fam):
             log(line)
-    failed = [s for s in results if any(s.problems.values()) or s.failures]
+    attribution = any(t in ATTRIBUTION_TASKS for t in tasks)
+    if attribution:
+        log("")
+        if paths_res is not None:
+            log(ab.paths_table(paths_res))
+        if any(t in r.runs for r in results for t in ATTRIBUTION_TASKS):
+            log(ab.raw_table(results))
+        for line in ab.goals(paths_res, results):
+            log(line)
+    growth = ab.scaling(results, LABELS)
+    if growth:
+        log("\n" + growth)
+    everything = ([paths_res] if paths_res is not None else []) + results
+    failed = [s for s in everything if any(s.problems.values()) or s.failures]
     for s in failed:
         for t, why in s.failures.items():
             log(f"\n!!! {s.contacts:,} contacts: {t} failed: {why}")
@@ -740,11 +1020,19 @@ def main(argv: list[str] | None = None) -> int:
         args_shown = sys.argv[1:] if argv is None else argv
         for fam in ran:
             write_results(report(results, args_shown, started, fam), fam)
+        if attribution:
+            text = ab.report(paths_res, results, header(args_shown, started), "")
+            ab.write_section(RESULTS, text, ab.BEGIN, ab.END)
+        if growth:
+            ab.write_section(RESULTS, growth, ab.SCALING_BEGIN, ab.SCALING_END)
         log(f"\nwrote {RESULTS}")
     if failed:
         log("\nFAILED")
         return 1
-    what = " and ".join({"kpi": "the KPI core subset", "funnel": "the funnel"}[f.name] for f in ran)
+    what = ", ".join(
+        [{"kpi": "the KPI core subset", "funnel": "the funnel"}[f.name] for f in ran]
+        + (["attribution"] if attribution else [])
+    )
     log(
         f"\nself-check OK: every task ran and all agree on {what}"
         if args.quick

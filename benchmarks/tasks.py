@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import resource
 import sys
 import time
@@ -24,9 +25,20 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 sys.path.insert(0, str(HERE))
 
+import attribution_tasks  # noqa: E402
 import common  # noqa: E402
 
 T_START = time.perf_counter()
+
+
+def open_reader(source: str) -> Any:
+    """The warehouse (DuckDB), or with $BENCH_ENGINE=spark the Parquet lake `source` on
+    Spark local (a `LakeReader`, as `revlens --engine spark --lake` uses)."""
+    if os.environ.get("BENCH_ENGINE") == "spark":
+        return attribution_tasks.spark_reader(source)
+    from revlens.model.warehouse import Warehouse
+
+    return Warehouse.open(source)  # with revlens' memory limit ($REVLENS_MEMORY_LIMIT, else 6GB)
 
 
 def _revlens(db: str, kpis: tuple[str, ...] | None) -> tuple[float, int, common.Values]:
@@ -34,12 +46,11 @@ def _revlens(db: str, kpis: tuple[str, ...] | None) -> tuple[float, int, common.
     from revlens.compile.measures import MEASURES
     from revlens.compile.periods import Grain
     from revlens.compile.query import KpiQuery, run_kpis
-    from revlens.model.warehouse import Warehouse
 
     catalog = load_catalog(measures=set(MEASURES))
     ids = tuple(catalog.kpis) if kpis is None else kpis
     t0 = time.perf_counter()
-    wh = Warehouse.open(db)  # with revlens' memory limit ($REVLENS_MEMORY_LIMIT, else 6GB)
+    wh = open_reader(db)
     try:
         query = KpiQuery(
             kpis=ids,
@@ -114,7 +125,6 @@ def pandas(db: str) -> tuple[float, int, common.Values]:
 def revlens_funnel(db: str) -> tuple[float, int, common.Values]:
     from revlens.compile.periods import Grain
     from revlens.funnel.engine import FunnelQuery, run_funnel
-    from revlens.model.warehouse import Warehouse
 
     query = FunnelQuery(
         stages=common.FUNNEL_STAGES,
@@ -127,7 +137,7 @@ def revlens_funnel(db: str) -> tuple[float, int, common.Values]:
         lookback_days=common.LOOKBACK_DAYS,
     )
     t0 = time.perf_counter()
-    wh = Warehouse.open(db)  # with revlens' memory limit (REVLENS_MEMORY_LIMIT)
+    wh = open_reader(db)
     try:
         result = run_funnel(wh, query)
     finally:
@@ -182,9 +192,42 @@ TASKS = {
 }
 
 
+def spark_task(inner: Any) -> Any:
+    """A KPI or funnel task on Spark local: the same query over the Parquet lake (`source`
+    is the lake folder), read through a `LakeReader` as `--engine spark` does."""
+
+    def run(lake: str) -> tuple[float, int, common.Values]:
+        os.environ["BENCH_ENGINE"] = "spark"
+        return inner(lake)  # type: ignore[no-any-return]
+
+    return run
+
+
+TASKS.update(
+    spark_all=spark_task(revlens_all),
+    spark_subset=spark_task(revlens_subset),
+    spark_funnel=spark_task(revlens_funnel),
+)
+
+
+def own_peak_mb() -> float:
+    """This process's peak resident memory since it started (VmHWM): unlike ru_maxrss it
+    does not include the size of the runner it was forked from."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main(argv: list[str]) -> int:
     task, db, out = argv
-    secs, rows, values = TASKS[task](db)
+    extra: dict[str, Any] = {}
+    if task in attribution_tasks.TASKS:
+        secs, rows, credit, phases = attribution_tasks.TASKS[task](db)
+        values: common.Values = {}
+        extra = {"credit": credit, "phases": phases}
+    else:
+        secs, rows, values = TASKS[task](db)
     maxrss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     Path(out).write_text(
         json.dumps(
@@ -194,8 +237,10 @@ def main(argv: list[str]) -> int:
                 "wall_seconds": time.perf_counter() - T_START,
                 "rows": rows,
                 "self_maxrss_mb": maxrss_kb / 1024,
+                "peak_mb": own_peak_mb(),
                 "finished": dt.datetime.now().isoformat(timespec="seconds"),
                 "values": common.to_records(values),
+                **extra,
             }
         ),
         encoding="utf-8",

@@ -10,6 +10,7 @@ resampled counts without rebuilding the chain or the coalitions.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import ClassVar, Generic, TypeVar
 
@@ -58,25 +59,40 @@ class TouchModel(AttributionModel):
     def weights(self, journey: Journey) -> FloatArray:
         """One weight per touch of `journey` (which has at least one touch), summing to 1."""
 
+    def weight_key(self, journey: Journey) -> Hashable | None:
+        """What `weights(journey)` depends on besides the touch count, when journeys with
+        the same key get the same weights (they are then computed once per key and
+        length); None when they must be computed for each journey."""
+        return None
+
     def credit(self, table: JourneyTable) -> ModelCredit:
-        index = {c: i for i, c in enumerate(table.channels)}
-        touched: list[int] = []
-        conv_parts: list[FloatArray] = []
-        value_parts: list[FloatArray] = []
-        for journey in table.journeys:
-            w = self.weights(journey)
-            touched.extend(index[c] for c in journey.channels)
-            conv_parts.append(w * float(journey.conversions))
-            value_parts.append(w * journey.value)
         n = len(table.channels)
-        if not touched:
+        journeys = table.journeys
+        if not journeys:
             zeros = np.zeros(n, dtype=np.float64)
             return ModelCredit(table.channels, zeros, zeros.copy(), notes=self.notes(table))
-        where = np.asarray(touched, dtype=np.int64)
+        flat = table.touches()
+        cache: dict[tuple[int, Hashable], FloatArray] = {}
+        parts: list[FloatArray] = []
+        for journey in journeys:
+            key = self.weight_key(journey)
+            if key is None:
+                parts.append(self.weights(journey))
+                continue
+            full = (len(journey.channels), key)
+            w = cache.get(full)
+            if w is None:
+                w = cache[full] = self.weights(journey)
+            parts.append(w)
+        # per touch: its weight times its journey's conversions (value), the same products
+        # as one journey at a time, summed per channel in the same order
+        weights = np.concatenate(parts)
+        conv = np.repeat(flat.conversions, flat.length)
+        value = np.repeat(flat.value, flat.length)
         return ModelCredit(
             channels=table.channels,
-            conversions=tally(where, np.concatenate(conv_parts), n),
-            value=tally(where, np.concatenate(value_parts), n),
+            conversions=tally(flat.channel, weights * conv, n),
+            value=tally(flat.channel, weights * value, n),
             notes=self.notes(table),
         )
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -198,6 +198,17 @@ class PathTable:
 
 
 @dataclass(frozen=True)
+class TouchArrays:
+    """The journeys' touches as arrays: each touch's channel index, and per journey its
+    touch count, conversions and value."""
+
+    channel: IntArray
+    length: IntArray
+    conversions: FloatArray
+    value: FloatArray
+
+
+@dataclass(frozen=True)
 class JourneyTable:
     """Journeys ready for the models: identical journeys merged, sorted, the ones with no
     touch set apart (their conversions go to `(none)` under every model)."""
@@ -209,6 +220,22 @@ class JourneyTable:
     none_value: float
     none_nulls: int
     has_empty: bool
+    _touches: list[TouchArrays] = field(default_factory=list, compare=False, repr=False)
+
+    def touches(self) -> TouchArrays:
+        """Every touch of `journeys` in order, flattened once for all rule-based models."""
+        if not self._touches:
+            index = {c: i for i, c in enumerate(self.channels)}
+            js = self.journeys
+            self._touches.append(
+                TouchArrays(
+                    channel=np.fromiter((index[c] for j in js for c in j.channels), np.int64),
+                    length=np.fromiter((len(j.channels) for j in js), np.int64, len(js)),
+                    conversions=np.array([float(j.conversions) for j in js], dtype=np.float64),
+                    value=np.array([j.value for j in js], dtype=np.float64),
+                )
+            )
+        return self._touches[0]
 
     @property
     def total_conversions(self) -> float:
@@ -237,22 +264,21 @@ class JourneyTable:
                 empty.append(j)
             else:
                 groups.setdefault(j.merge_key(), []).append(j)
-        merged = [_merge(groups[key]) for key in sorted(groups)]
-        by_path: dict[tuple[str, ...], list[Journey]] = {}
-        for j in merged:
-            by_path.setdefault(j.channels, []).append(j)
-        keys = sorted(by_path)
-        paths = PathTable(
-            paths=tuple(keys),
-            conversions=np.array(
-                [sum(j.conversions for j in by_path[k]) for k in keys], dtype=np.float64
-            ),
-            nulls=np.array([sum(j.nulls for j in by_path[k]) for k in keys], dtype=np.float64),
-            value=np.array(
-                [math.fsum(j.value for j in by_path[k]) for k in keys], dtype=np.float64
-            ),
-        )
-        channels = tuple(sorted({c for k in keys for c in k}))
+        if all(key[1:] == _UNTIMED for key in groups):
+            # no timing, no milestones (path files, untimed warehouse journeys): the merge
+            # key is the path, so merged journeys and paths are one to one
+            keys = sorted(key[0] for key in groups)
+            merged = [_merge(groups[(k, *_UNTIMED)]) for k in keys]
+            paths = PathTable(
+                paths=tuple(keys),
+                conversions=np.array([j.conversions for j in merged], dtype=np.float64),
+                nulls=np.array([j.nulls for j in merged], dtype=np.float64),
+                value=np.array([j.value for j in merged], dtype=np.float64),
+            )
+        else:
+            merged = [_merge(groups[key]) for key in sorted(groups)]
+            paths = _path_table(merged)
+        channels = tuple(sorted({c for k in paths.paths for c in k}))
         return cls(
             journeys=tuple(merged),
             channels=channels,
@@ -262,6 +288,25 @@ class JourneyTable:
             none_nulls=sum(j.nulls for j in empty),
             has_empty=bool(empty),
         )
+
+
+_UNTIMED = ((), True, -1, -1, -1)  # the merge key after the path, without timing or milestones
+
+
+def _path_table(merged: list[Journey]) -> PathTable:
+    """Merged journeys summed per path (timing and milestones set aside), sorted by path."""
+    by_path: dict[tuple[str, ...], list[Journey]] = {}
+    for j in merged:
+        by_path.setdefault(j.channels, []).append(j)
+    keys = sorted(by_path)
+    return PathTable(
+        paths=tuple(keys),
+        conversions=np.array(
+            [sum(j.conversions for j in by_path[k]) for k in keys], dtype=np.float64
+        ),
+        nulls=np.array([sum(j.nulls for j in by_path[k]) for k in keys], dtype=np.float64),
+        value=np.array([math.fsum(j.value for j in by_path[k]) for k in keys], dtype=np.float64),
+    )
 
 
 def _merge(group: list[Journey]) -> Journey:

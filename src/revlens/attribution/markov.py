@@ -106,6 +106,8 @@ class MarkovChain(DataDrivenModel[MarkovPrepared]):
         return f"{self.name} (order {self.order}, collapse {'on' if self.collapse else 'off'})"
 
     def prepare(self, paths: PathTable, channels: tuple[str, ...]) -> MarkovPrepared:
+        if self.order == 1 and paths.size and all(paths.paths):
+            return _prepare_order1(paths, channels, self.collapse)
         index: dict[State, int] = {START: 0}
         edges: dict[tuple[int, int], int] = {}
         rows: list[int] = []
@@ -226,6 +228,56 @@ class MarkovChain(DataDrivenModel[MarkovPrepared]):
         rows += [(names[i], "(conversion)", float(p)) for i, p in enumerate(sol.p_conversion) if p]
         rows += [(names[i], "(null)", float(p)) for i, p in enumerate(sol.p_null) if p]
         return rows
+
+
+def _prepare_order1(paths: PathTable, channels: tuple[str, ...], collapse: bool) -> MarkovPrepared:
+    """`MarkovChain.prepare` at order 1 in NumPy: the same states and edges, numbered in
+    the same order (first appearance, path by path), without a Python loop per touch."""
+    position = {c: i for i, c in enumerate(channels)}
+    lengths = np.fromiter((len(p) for p in paths.paths), np.int64, paths.size)
+    flat = np.fromiter((position[c] for p in paths.paths for c in p), np.int64)
+    path_of = np.repeat(np.arange(paths.size, dtype=np.int64), lengths)
+    first = np.zeros(len(flat), dtype=np.bool_)
+    first[np.concatenate(([0], np.cumsum(lengths)[:-1]))] = True
+    if collapse:  # a repeated channel is the same state: drop the repeat
+        keep = first.copy()
+        keep[1:] |= flat[1:] != flat[:-1]
+        flat, path_of, first = flat[keep], path_of[keep], first[keep]
+    # states: (start), then each channel in order of first appearance
+    seen, at = np.unique(flat, return_index=True)
+    by_appearance = seen[np.argsort(at, kind="stable")]
+    state_of = np.zeros(len(channels), dtype=np.int64)
+    state_of[by_appearance] = np.arange(1, len(by_appearance) + 1)
+    state = state_of[flat]
+    prev = np.empty_like(state)
+    prev[0] = 0
+    prev[1:] = state[:-1]
+    prev[first] = 0  # every path starts from (start)
+    width = len(by_appearance) + 1
+    code = prev * width + state
+    codes, code_at = np.unique(code, return_index=True)
+    order = np.argsort(code_at, kind="stable")
+    rank = np.empty(len(codes), dtype=np.int64)
+    rank[order] = np.arange(len(codes))
+    edge = rank[np.searchsorted(codes, code)]
+    edge_codes = codes[order]
+    last_step = np.flatnonzero(np.append(first[1:], True))
+    last = np.zeros(paths.size, dtype=np.int64)
+    last[path_of[last_step]] = state[last_step]
+    edge_paths = sp.csr_matrix(
+        (np.ones(len(edge)), (edge, path_of)), shape=(len(codes), paths.size)
+    )
+    contains = np.zeros((len(channels), width), dtype=np.bool_)
+    contains[by_appearance, np.arange(1, width)] = True
+    return MarkovPrepared(
+        channels=channels,
+        states=(START, *((channels[c],) for c in by_appearance.tolist())),
+        edge_from=edge_codes // width,
+        edge_to=edge_codes % width,
+        edge_paths=edge_paths,
+        last_state=last,
+        contains=contains,
+    )
 
 
 def _visits(q: Any, dense: FloatArray | None, keep: BoolArray) -> FloatArray:

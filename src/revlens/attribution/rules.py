@@ -9,7 +9,7 @@ multi-touch models popularised by Bizible / Adobe Marketo Measure (W-shaped, ful
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from typing import ClassVar
 
 import numpy as np
@@ -54,6 +54,9 @@ class FirstTouch(TouchModel):
 
     name: ClassVar[str] = "first_touch"
 
+    def weight_key(self, journey: Journey) -> Hashable | None:
+        return ()  # the touch count alone
+
     def weights(self, journey: Journey) -> FloatArray:
         return _one_hot(len(journey.channels), 0)
 
@@ -63,6 +66,9 @@ class LastTouch(TouchModel):
     (Google Analytics' "Last Interaction"; ChannelAttribution's `last_touch`)."""
 
     name: ClassVar[str] = "last_touch"
+
+    def weight_key(self, journey: Journey) -> Hashable | None:
+        return ()  # the touch count alone
 
     def weights(self, journey: Journey) -> FloatArray:
         return _one_hot(len(journey.channels), len(journey.channels) - 1)
@@ -96,6 +102,9 @@ class Linear(TouchModel):
 
     name: ClassVar[str] = "linear"
 
+    def weight_key(self, journey: Journey) -> Hashable | None:
+        return ()  # the touch count alone
+
     def weights(self, journey: Journey) -> FloatArray:
         n = len(journey.channels)
         return np.full(n, 1.0 / n, dtype=np.float64)
@@ -120,6 +129,9 @@ class TimeDecay(TouchModel):
                 fix="e.g. --half-life 7",
             )
         self.half_life = float(half_life)
+
+    def weight_key(self, journey: Journey) -> Hashable | None:
+        return () if journey.days_before is None else None  # by position without timestamps
 
     def weights(self, journey: Journey) -> FloatArray:
         n = len(journey.channels)
@@ -163,6 +175,9 @@ class CustomPositionWeights(TouchModel):
         self.head = ws[: len(head)]
         self.middle = ws[len(head)]
         self.tail = ws[len(head) + 1 :]
+
+    def weight_key(self, journey: Journey) -> Hashable | None:
+        return ()  # the touch count alone
 
     def weights(self, journey: Journey) -> FloatArray:
         n = len(journey.channels)
@@ -210,6 +225,9 @@ class MilestoneModel(TouchModel):
         ws = _weights_of([*key_weights, rest], f"{self.name} weights")
         self.key_weights = ws[:-1]
         self.rest = ws[-1]
+
+    def weight_key(self, journey: Journey) -> Hashable | None:
+        return tuple(getattr(journey, m) for m in self.milestones)
 
     def weights(self, journey: Journey) -> FloatArray:
         n = len(journey.channels)

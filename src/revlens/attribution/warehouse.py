@@ -12,6 +12,7 @@ so only distinct paths come back to Python.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any, Literal
 
 import ibis
@@ -33,6 +34,8 @@ CONVERSIONS: tuple[str, ...] = (
 )
 LEVELS = ("channel", "source", "medium", "campaign", "ad")
 TIMED_MODELS = {"time_decay"}
+PART_TOUCHES = 20_000_000
+"""Touches of non-converting journeys gathered per query, at most (see _non_converting)."""
 MILESTONE_MODELS = {"w_shaped", "full_path"}
 
 
@@ -93,13 +96,8 @@ def journeys_of(
     """The journeys of the conversions `conv` (conv_id, contact_id, conv_ts, value), with
     the touches inside `ctx`'s lookback before each, and the non-converting journeys of the
     contacts touched in [lo, hi). The KPI engine fits data-driven models on these too."""
-    lookback_days = ctx.lookback_days
-    touches = ctx.contact_touches()
-    touches = touches.select(
-        t_contact="contact_id", t_ts="ts", t_id="touchpoint_id", label=touches[level]
-    )
-    touches = touches.filter(touches.label.notnull())
-    window = ibis.interval(days=lookback_days)
+    touches = ctx.cached(f"journey_touches:{level}", lambda: _labelled_touches(ctx, level))
+    window = ibis.interval(days=ctx.lookback_days)
     pairs = conv.join(
         touches,
         (conv.contact_id == touches.t_contact)
@@ -123,22 +121,26 @@ def journeys_of(
     converted = conv.anti_join(gathered, "conv_id").select(
         path=ibis.literal([], type="array<string>"), value=conv.value
     )
-    nulls = _non_converting(touches, conv, lo, hi)
+    parts = _non_converting(touches, conv, lo, hi)
     if timed:
         rows = gathered.to_pyarrow().to_pylist()
         empty = converted.to_pyarrow().to_pylist()
-        null_rows = nulls.to_pyarrow().to_pylist()
+        null_rows = [r for nulls in parts for r in nulls.to_pyarrow().to_pylist()]
         return _timed(rows, empty, null_rows)
     paths = gathered.select(path=gathered.path, value=gathered.value)
     agg = ibis.union(paths, converted, distinct=False)
     grouped = agg.group_by(agg.path.join(" > ").name("key")).aggregate(
         path=agg.path.first(), conversions=agg.count(), value=agg.value.sum()
     )
-    null_agg = nulls.group_by(nulls.path.join(" > ").name("key")).aggregate(
-        path=nulls.path.first(), nulls=nulls.count()
-    )
     conv_rows = grouped.to_pyarrow().to_pylist()
-    null_rows = null_agg.to_pyarrow().to_pylist()
+    by_key: dict[str, dict[str, Any]] = {}
+    for nulls in parts:  # identical paths counted per part, then summed over the parts
+        null_agg = nulls.group_by(nulls.path.join(" > ").name("key")).aggregate(
+            path=nulls.path.first(), nulls=nulls.count()
+        )
+        for r in null_agg.to_pyarrow().to_pylist():
+            seen = by_key.setdefault(r["key"], {**r, "nulls": 0})
+            seen["nulls"] += r["nulls"]
     journeys = [
         Journey(
             channels=tuple(r["path"]),
@@ -148,9 +150,21 @@ def journeys_of(
         for r in conv_rows
     ]
     journeys += [
-        Journey(channels=tuple(r["path"]), conversions=0, nulls=int(r["nulls"])) for r in null_rows
+        Journey(channels=tuple(r["path"]), conversions=0, nulls=int(r["nulls"]))
+        for r in by_key.values()
     ]
     return journeys
+
+
+def _labelled_touches(ctx: Context, level: str) -> Any:
+    """(t_contact, t_ts, t_id, label) of the touches with a `level` value: only the one
+    dimension the journeys need (materialised once: journeys scan it twice), not all five
+    of `contact_touches()`."""
+    touches = ctx.touches([level])
+    touches = touches.select(
+        t_contact="contact_id", t_ts="ts", t_id="touchpoint_id", label=touches[level]
+    )
+    return touches.filter(touches.label.notnull())
 
 
 def milestones(ctx: Context) -> Any:
@@ -166,13 +180,24 @@ def milestones(ctx: Context) -> Any:
     )
 
 
-def _non_converting(touches: Any, conv: Any, lo: Any, hi: Any) -> Any:
+def _non_converting(touches: Any, conv: Any, lo: Any, hi: Any) -> list[Any]:
     """Contacts touched in the range that did not convert in it: their touches of the
-    range, in order, as one journey each."""
+    range, in order, as one journey each. In parts (contacts split by a hash of their id)
+    when the range holds more than PART_TOUCHES touches: gathering every contact's touches
+    into lists is a hash aggregate the engine cannot spill (DuckDB ran out of its 6GB at
+    10M contacts, 127M touches), and each part needs only its share of the memory."""
     inside = touches.filter((touches.t_ts >= lo) & (touches.t_ts < hi))
     rest = inside.anti_join(conv.select("contact_id"), inside.t_contact == conv.contact_id)
-    grouped = rest.group_by("t_contact").aggregate(steps=_step(rest).collect())
-    return grouped.select("t_contact", path=grouped.steps.sort().map(lambda step: step.label))
+    count = int(inside.count().execute())
+    n = max(1, math.ceil(count / PART_TOUCHES))
+    parts = []
+    for k in range(n):
+        part = rest if n == 1 else rest.filter(((rest.t_contact.hash() % n) + n) % n == k)
+        grouped = part.group_by("t_contact").aggregate(steps=_step(part).collect())
+        parts.append(
+            grouped.select("t_contact", path=grouped.steps.sort().map(lambda step: step.label))
+        )
+    return parts
 
 
 def _step(touches: Any, **extra: Any) -> Any:
