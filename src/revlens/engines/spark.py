@@ -5,6 +5,7 @@ code is the same Ibis expressions that run on DuckDB."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -58,18 +59,26 @@ def spark_session(master: str | None = None, config: Mapping[str, str] | None = 
             code="RL045",
             fix="install a Java 17+ runtime (e.g. apt-get install default-jre-headless)",
         )
+    master = master or DEFAULT_MASTER
     settings = {
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.enabled": "false",
         "spark.sql.shuffle.partitions": "8",
+        **(local_memory() if master.startswith("local") else {}),
         **(config or {}),
     }
-    builder = SparkSession.builder.master(master or DEFAULT_MASTER).appName("revlens")
+    builder = SparkSession.builder.master(master).appName("revlens")
     for name, value in settings.items():
         builder = builder.config(name, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+def local_memory() -> dict[str, str]:
+    """Local Spark does all its work in the driver, whose default 1 GB heap ran out in the
+    1M-contact funnel: give it REVLENS_SPARK_DRIVER_MEMORY (default 4g)."""
+    return {"spark.driver.memory": os.environ.get("REVLENS_SPARK_DRIVER_MEMORY", "4g")}
 
 
 class LakeReader:
