@@ -63,13 +63,6 @@ def choice(value: str, option: str, allowed: tuple[str, ...], *, code: str = "RL
     return value
 
 
-def attribution_model(value: str) -> str:
-    """The model that splits each conversion over marketing dimensions (`compile.credit`)."""
-    from revlens.compile.credit import kpi_model
-
-    return kpi_model(value)
-
-
 def period_bounds(
     period: str | None, start: str | None, end: str | None
 ) -> tuple[dt.date, dt.date]:

@@ -21,7 +21,6 @@ from revlens.errors import RevlensError, UnknownName
 from revlens.funnel.engine import FunnelQuery
 from revlens.model.warehouse import Reader, Warehouse
 from revlens.params import (
-    attribution_model,
     choice,
     names,
     parse_day,
@@ -139,7 +138,7 @@ def kpi_query(
         lookback_days=parse_window(lookback, "--lookback"),
         compare="previous" if compare == "previous" else ("year" if compare else None),
         groupings=load_groupings(project_file(project)),
-        attribution=attribution_model(attribution),
+        attribution=attribution,
         filters={k: v for k, v in (filters or {}).items() if v},
     )
 

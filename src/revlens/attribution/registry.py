@@ -83,6 +83,12 @@ MODEL_NAMES: tuple[str, ...] = tuple(FACTORIES)
 DEFAULT_MODELS: tuple[str, ...] = ("first_touch", "last_touch", "linear", "markov")
 
 
+def canonical_name(text: str) -> str:
+    """A model id as people type it ('U-Shaped', 'z_shaped') as the registry names it."""
+    name = text.strip().lower().replace("-", "_")
+    return ALIASES.get(name, name)
+
+
 def build_models(
     models: str | Sequence[str | AttributionModel], options: ModelOptions
 ) -> list[AttributionModel]:
@@ -93,10 +99,9 @@ def build_models(
         if isinstance(item, AttributionModel):
             built.append(item)
             continue
-        name = item.strip().lower().replace("-", "_")
+        name = canonical_name(item)
         if not name:
             continue
-        name = ALIASES.get(name, name)
         if name not in FACTORIES:
             raise UnknownName("attribution model", item.strip(), [*MODEL_NAMES, *ALIASES])
         built.append(FACTORIES[name](options))

@@ -21,12 +21,16 @@ from typing import Any
 import ibis
 
 from revlens.attribution.base import AttributionModel, DataDrivenModel
-from revlens.attribution.registry import ALIASES, MODEL_NAMES, ModelOptions, build_models
+from revlens.attribution.registry import (
+    ALIASES,
+    MODEL_NAMES,
+    ModelOptions,
+    build_models,
+    canonical_name,
+)
 from revlens.attribution.rules import (
     CustomPositionWeights,
-    FirstTouch,
     LastNonDirectTouch,
-    LastTouch,
     Linear,
     MilestoneModel,
     TimeDecay,
@@ -40,7 +44,7 @@ default (use `revlens attribution --model custom --custom-weights ...`)."""
 
 def kpi_model(name: str) -> str:
     """The canonical id of `name` (aliases resolved), or a "did you mean" error."""
-    key = ALIASES.get(name.strip().lower().replace("-", "_"), name.strip().lower())
+    key = canonical_name(name)
     if key == "custom":
         raise RevlensError(
             "the custom model needs position weights, which a KPI query does not take",
@@ -59,7 +63,8 @@ def model_of(name: str) -> AttributionModel:
 
 
 def is_single_touch(name: str) -> bool:
-    """First and last touch give the whole conversion to one touch (the fast path)."""
+    """First and last touch give the whole conversion to one touch: they take the fast
+    path (`Context.touch_dims`), never `shares`."""
     return kpi_model(name) in ("first_touch", "last_touch")
 
 
@@ -101,10 +106,6 @@ def _weights(
 ) -> Any:
     """`t` with `_w`: the touch's unnormalised weight under `model`."""
     r, n = t._r, t._n
-    if isinstance(model, FirstTouch):
-        return t.mutate(_w=ibis.ifelse(r == 0, 1.0, 0.0))
-    if isinstance(model, LastTouch):
-        return t.mutate(_w=ibis.ifelse(r == n - 1, 1.0, 0.0))
     if isinstance(model, Linear):
         return t.mutate(_w=ibis.literal(1.0))
     if isinstance(model, LastNonDirectTouch):
