@@ -38,7 +38,7 @@ def pathdata_file() -> Path:
 
 @pytest.fixture(scope="session")
 def pathdata(pathdata_file: Path) -> JourneyTable:
-    return JourneyTable.build(read_path_file(pathdata_file, PATHDATA_COLUMNS))
+    return read_path_file(pathdata_file, PATHDATA_COLUMNS)
 
 
 @pytest.fixture(scope="session")

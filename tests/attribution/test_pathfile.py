@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
 
-from revlens.attribution import attribute_paths
-from revlens.attribution.pathfile import PathColumns, read_path_file
+from revlens.attribution import JourneyTable, attribute_paths, pathfile
+from revlens.attribution.pathfile import PathColumns, journeys_from_records, read_path_file
 from revlens.errors import InputFileError, UnknownName
+from revlens.ingest.readers import read_file
 
 Write = Callable[[str, str | bytes], Path]
 
@@ -24,11 +27,18 @@ social,0,0,3
 """
 
 
+def rows_of(table: JourneyTable) -> set[tuple[tuple[str, ...], int, float, int]]:
+    """The table's paths as (channels, conversions, value, nulls), the empty path included."""
+    rows = {(j.channels, j.conversions, j.value, j.nulls) for j in table.journeys}
+    if table.has_empty:
+        rows.add(((), table.none_conversions, table.none_value, table.none_nulls))
+    return rows
+
+
 def test_paths_are_split_stripped_and_summed(write: Write) -> None:
     file = write("paths.csv", CSV)
-    journeys = read_path_file(file, PathColumns("path", "conv", "money", "nulls"))
-    got = {(j.channels, j.conversions, j.value, j.nulls) for j in journeys}
-    assert got == {
+    table = read_path_file(file, PathColumns("path", "conv", "money", "nulls"))
+    assert rows_of(table) == {
         (("Search", "email", "direct"), 2, 30.5, 1),  # names keep their case
         (("search", "email", "direct"), 1, 9.5, 0),
         ((), 1, 4.0, 2),  # an empty path: a journey without touches
@@ -36,7 +46,7 @@ def test_paths_are_split_stripped_and_summed(write: Write) -> None:
     }
     duplicate = write("dup.csv", "p,c\na>b,1\na > b,2\nb,1\n")
     summed = read_path_file(duplicate, PathColumns("p", "c"))
-    assert {(j.channels, j.conversions) for j in summed} == {(("a", "b"), 3), (("b",), 1)}
+    assert rows_of(summed) == {(("a", "b"), 3, 0.0, 0), (("b",), 1, 0.0, 0)}
 
 
 def test_the_empty_path_is_reported_as_none(write: Write) -> None:
@@ -140,3 +150,96 @@ def test_an_unknown_model_suggests_the_close_one() -> None:
     with pytest.raises(UnknownName) as err:
         attribute_paths([{"path": "a", "conversions": 1}], ["linear"], oder=2)
     assert err.value.fix == "did you mean 'order'?"
+
+
+def row_by_row(file: Path, columns: PathColumns) -> JourneyTable:
+    """The file read cell by cell through the generic reader: the reference."""
+    raw = read_file(file)
+    return JourneyTable.build(
+        journeys_from_records(raw.table.to_pylist(), columns, found=raw.columns)
+    )
+
+
+def assert_same_table(got: JourneyTable, want: JourneyTable) -> None:
+    assert got.channels == want.channels
+    assert got.paths.paths == want.paths.paths
+    np.testing.assert_array_equal(got.paths.conversions, want.paths.conversions)
+    np.testing.assert_array_equal(got.paths.nulls, want.paths.nulls)
+    # duplicates are summed in another order (rows vs fsum): equal to rounding
+    np.testing.assert_allclose(got.paths.value, want.paths.value, rtol=1e-12, atol=0)
+    assert (got.none_conversions, got.none_nulls, got.has_empty) == (
+        want.none_conversions,
+        want.none_nulls,
+        want.has_empty,
+    )
+    assert got.none_value == pytest.approx(want.none_value, rel=1e-12)
+
+
+MESSY = (
+    "\ufeffpath;conv;money;nulls\n"
+    " Søk >  e-post>direct ;2;30.5;1\n"
+    "b > a;1;1e1;0\n"
+    "b;0;0;4\n"
+    "\n"
+    "b > a > ;3;2.25;0\n"
+    "a > a;1;+1;0\n"
+    "  ;1;4;2\n"
+    "ab > a;1;0;0\n"
+    "a > b;1;0;0\n"
+)
+
+
+def cell_reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The files `read_path_file` falls back to reading row by row."""
+    calls: list[Path] = []
+
+    def counted(path: Path) -> Any:
+        calls.append(path)
+        return read_file(path)
+
+    monkeypatch.setattr(pathfile, "read_file", counted)
+    return calls
+
+
+def test_the_columnar_reader_equals_the_row_by_row_reader(
+    write: Write, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    columns = PathColumns("path", "conv", "money", "nulls")
+    file = write("messy.csv", MESSY)
+    fallbacks = cell_reads(monkeypatch)
+    table = read_path_file(file, columns)
+    assert fallbacks == []  # BOM, ';', '+1', '1e1', blank line: all read by Arrow
+    assert table.paths.paths == (  # sorted as tuples of names, a prefix first
+        ("Søk", "e-post", "direct"),
+        ("a", "a"),
+        ("a", "b"),
+        ("ab", "a"),
+        ("b",),
+        ("b", "a"),
+    )
+    assert rows_of(table) >= {(("b", "a"), 4, 12.25, 0), ((), 1, 4.0, 2)}
+    assert_same_table(table, row_by_row(file, columns))
+
+
+def test_pathdata_read_by_columns_equals_row_by_row(pathdata_file: Path) -> None:
+    columns = PathColumns("path", "total_conversions", "total_conversion_value", "total_null")
+    assert_same_table(read_path_file(pathdata_file, columns), row_by_row(pathdata_file, columns))
+
+
+@pytest.mark.parametrize(
+    ("content", "by_rows"),
+    [
+        ("path,c\na,1\nb,１２\n", True),  # full-width digits: Python reads 12, Arrow does not
+        ("path,c\na,1_000\n", True),  # Python's float() accepts the underscore
+        ('path,c\r\na,1\r\n"b\nc",2\r\n', False),  # a newline inside a quoted path: Arrow
+    ],
+)
+def test_cells_arrow_does_not_read_are_read_row_by_row(
+    write: Write, content: str, by_rows: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    file = write("odd.csv", content)
+    columns = PathColumns("path", "c")
+    fallbacks = cell_reads(monkeypatch)
+    table = read_path_file(file, columns)
+    assert fallbacks == ([file] if by_rows else [])
+    assert_same_table(table, row_by_row(file, columns))

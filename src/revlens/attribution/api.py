@@ -8,10 +8,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from revlens.attribution.base import AttributionModel, DataDrivenModel, ModelCredit
 from revlens.attribution.bootstrap import Interval, bootstrap_interval, model_rng
 from revlens.attribution.journeys import Journey, JourneyTable
-from revlens.attribution.pathfile import PathColumns, journeys_from_records, read_path_file
+from revlens.attribution.pathfile import (
+    PathColumns,
+    journeys_from_records,
+    read_path_file,
+    table_from_arrow,
+)
 from revlens.attribution.registry import DEFAULT_MODELS, ModelOptions, build_models
 from revlens.attribution.result import AttributionResult
 from revlens.attribution.rules import ModelParameterError
@@ -20,7 +27,7 @@ Models = str | Sequence[str | AttributionModel]
 
 
 def attribute(
-    journeys: Iterable[Journey],
+    journeys: Iterable[Journey] | JourneyTable,
     models: Models = DEFAULT_MODELS,
     *,
     level: str = "channel",
@@ -35,7 +42,7 @@ def attribute(
     the data-driven models; `seed` fixes every random draw."""
     built = build_models(models, ModelOptions.of(options))
     level_ci, replicates = _bootstrap_settings(ci, bootstrap)
-    table = JourneyTable.build(journeys)
+    table = journeys if isinstance(journeys, JourneyTable) else JourneyTable.build(journeys)
     credits: dict[str, ModelCredit] = {}
     intervals: dict[str, Interval] = {}
     for model in built:
@@ -93,30 +100,45 @@ def attribute_paths(
         nulls=nulls_column,
         separator=separator,
     )
-    journeys = _journeys_of(data, columns)
     return attribute(
-        journeys, models, level=level, ci=ci, bootstrap=bootstrap, seed=seed, **options
+        _table_of(data, columns),
+        models,
+        level=level,
+        ci=ci,
+        bootstrap=bootstrap,
+        seed=seed,
+        **options,
     )
 
 
-def _journeys_of(data: Any, columns: PathColumns) -> list[Journey]:
+def _table_of(data: Any, columns: PathColumns) -> JourneyTable:
     if isinstance(data, str | os.PathLike):
         return read_path_file(Path(data), columns)
-    if hasattr(data, "to_pylist"):  # a pyarrow Table
-        return journeys_from_records(data.to_pylist(), columns, source="the table")
     if hasattr(data, "to_dict") and hasattr(data, "columns"):  # a pandas DataFrame
-        return journeys_from_records(
-            data.to_dict("records"),
-            columns,
-            source="the DataFrame",
-            found=[str(c) for c in data.columns],
+        try:
+            arrow = pa.Table.from_pandas(data, preserve_index=False)
+        except (pa.ArrowException, TypeError, ValueError):
+            arrow = None
+        fast = table_from_arrow(arrow, columns) if arrow is not None else None
+        return fast or JourneyTable.build(
+            journeys_from_records(
+                data.to_dict("records"),
+                columns,
+                source="the DataFrame",
+                found=[str(c) for c in data.columns],
+            )
+        )
+    if isinstance(data, pa.Table):
+        fast = table_from_arrow(data, columns)
+        return fast or JourneyTable.build(
+            journeys_from_records(data.to_pylist(), columns, source="the table")
         )
     if isinstance(data, Mapping):
         raise ModelParameterError(
             "attribute_paths takes rows, not one mapping",
             fix="pass a list of row dicts, a DataFrame or a file path",
         )
-    return journeys_from_records(data, columns)
+    return JourneyTable.build(journeys_from_records(data, columns))
 
 
 def _bootstrap_settings(ci: float | None, bootstrap: int | None) -> tuple[float, int]:

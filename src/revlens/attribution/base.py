@@ -10,7 +10,7 @@ resampled counts without rebuilding the chain or the coalitions.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Generic, TypeVar
 
@@ -65,13 +65,48 @@ class TouchModel(AttributionModel):
         length); None when they must be computed for each journey."""
         return None
 
+    by_length: ClassVar[bool] = False
+    """True when a journey without timing and milestones gets weights that depend on its
+    touch count alone; untimed tables are then weighted per touch count, all at once."""
+
+    def untimed_weights(self, paths: PathTable) -> FloatArray | None:
+        """Every touch's weight for the (untimed) paths at once, in `paths` order; None
+        when they must be computed journey by journey."""
+        if not self.by_length or not paths.size:
+            return None
+        counts = np.unique(paths.length)
+        per_count = [self.weights(Journey(("?",) * int(n))) for n in counts.tolist()]
+        offset = np.zeros(int(counts[-1]) + 1, dtype=np.int64)
+        offset[counts] = np.cumsum(counts) - counts
+        position = np.arange(int(paths.length.sum()), dtype=np.int64) - np.repeat(
+            paths.start, paths.length
+        )
+        weights = np.concatenate(per_count)
+        return np.asarray(weights[np.repeat(offset[paths.length], paths.length) + position])
+
     def credit(self, table: JourneyTable) -> ModelCredit:
         n = len(table.channels)
-        journeys = table.journeys
-        if not journeys:
+        flat = table.touches()
+        if not len(flat.length):
             zeros = np.zeros(n, dtype=np.float64)
             return ModelCredit(table.channels, zeros, zeros.copy(), notes=self.notes(table))
-        flat = table.touches()
+        weights = None if table.timed else self.untimed_weights(table.paths)
+        if weights is None:
+            weights = self._weights_per_journey(table.journeys)
+        # per touch: its weight times its journey's conversions (value), the same products
+        # as one journey at a time, summed per channel in the same order
+        conv = np.repeat(flat.conversions, flat.length)
+        value = np.repeat(flat.value, flat.length)
+        return ModelCredit(
+            channels=table.channels,
+            conversions=tally(flat.channel, weights * conv, n),
+            value=tally(flat.channel, weights * value, n),
+            notes=self.notes(table),
+        )
+
+    def _weights_per_journey(self, journeys: Sequence[Journey]) -> FloatArray:
+        """The weights of every touch, journey by journey (once per key and touch count
+        where `weight_key` allows)."""
         cache: dict[tuple[int, Hashable], FloatArray] = {}
         parts: list[FloatArray] = []
         for journey in journeys:
@@ -84,17 +119,7 @@ class TouchModel(AttributionModel):
             if w is None:
                 w = cache[full] = self.weights(journey)
             parts.append(w)
-        # per touch: its weight times its journey's conversions (value), the same products
-        # as one journey at a time, summed per channel in the same order
-        weights = np.concatenate(parts)
-        conv = np.repeat(flat.conversions, flat.length)
-        value = np.repeat(flat.value, flat.length)
-        return ModelCredit(
-            channels=table.channels,
-            conversions=tally(flat.channel, weights * conv, n),
-            value=tally(flat.channel, weights * value, n),
-            notes=self.notes(table),
-        )
+        return np.concatenate(parts)
 
     def notes(self, table: JourneyTable) -> tuple[str, ...]:
         """What the reader should know about this run (fallbacks taken, ...)."""

@@ -14,14 +14,19 @@ import datetime as dt
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from revlens.errors import RevlensError
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+CodeArray = npt.NDArray[np.int32]
+"""Per-touch channel numbers: 32 bits, as there are many touches and few channels."""
 BoolArray = npt.NDArray[np.bool_]
 
 MergeKey = tuple[tuple[str, ...], tuple[float, ...], bool, int, int, int]
@@ -40,7 +45,7 @@ def _is_count(value: object) -> bool:
     return bool(isinstance(value, int | np.integer) and not isinstance(value, bool) and value >= 0)
 
 
-def tally(index: IntArray, weights: FloatArray, size: int) -> FloatArray:
+def tally(index: IntArray | CodeArray, weights: FloatArray, size: int) -> FloatArray:
     """Sum of `weights` per `index` value 0 .. size - 1 (a weighted bincount, as floats)."""
     return np.asarray(np.bincount(index, weights, minlength=size), dtype=np.float64)
 
@@ -185,16 +190,57 @@ class Journey:
 @dataclass(frozen=True)
 class PathTable:
     """Distinct channel paths (no timing) with summed counts: the data-driven models' input.
-    Rows are sorted by path, so results never depend on the order of the input rows."""
+    Rows are sorted by path, so results never depend on the order of the input rows.
 
-    paths: tuple[tuple[str, ...], ...]
+    Columnar: path `i` is `channels[touch_channel[start[i] : start[i] + length[i]]]`, so the
+    models work on arrays; `paths` spells the paths out as tuples for the code that wants them.
+    """
+
+    channels: tuple[str, ...]
+    touch_channel: CodeArray
+    length: IntArray
     conversions: FloatArray
     nulls: FloatArray
     value: FloatArray
 
     @property
     def size(self) -> int:
-        return len(self.paths)
+        return len(self.length)
+
+    @cached_property
+    def start(self) -> IntArray:
+        """Where each path's touches begin in `touch_channel`."""
+        out = np.zeros(self.size, dtype=np.int64)
+        np.cumsum(self.length[:-1], out=out[1:])
+        return out
+
+    @cached_property
+    def paths(self) -> tuple[tuple[str, ...], ...]:
+        names = np.array(self.channels, dtype=object)[self.touch_channel].tolist()
+        ends = (self.start + self.length).tolist()
+        return tuple(tuple(names[a:b]) for a, b in zip(self.start.tolist(), ends, strict=True))
+
+    @classmethod
+    def of(
+        cls,
+        paths: Sequence[tuple[str, ...]],
+        conversions: FloatArray,
+        nulls: FloatArray,
+        value: FloatArray,
+    ) -> PathTable:
+        """The table of paths given as tuples (already distinct and sorted)."""
+        channels = tuple(sorted({c for p in paths for c in p}))
+        index = {c: i for i, c in enumerate(channels)}
+        table = cls(
+            channels=channels,
+            touch_channel=np.fromiter((index[c] for p in paths for c in p), np.int32),
+            length=np.fromiter((len(p) for p in paths), np.int64, len(paths)),
+            conversions=conversions,
+            nulls=nulls,
+            value=value,
+        )
+        table.__dict__["paths"] = tuple(paths)  # already spelled out: the cache is free
+        return table
 
 
 @dataclass(frozen=True)
@@ -202,7 +248,7 @@ class TouchArrays:
     """The journeys' touches as arrays: each touch's channel index, and per journey its
     touch count, conversions and value."""
 
-    channel: IntArray
+    channel: CodeArray
     length: IntArray
     conversions: FloatArray
     value: FloatArray
@@ -211,30 +257,58 @@ class TouchArrays:
 @dataclass(frozen=True)
 class JourneyTable:
     """Journeys ready for the models: identical journeys merged, sorted, the ones with no
-    touch set apart (their conversions go to `(none)` under every model)."""
+    touch set apart (their conversions go to `(none)` under every model).
 
-    journeys: tuple[Journey, ...]
+    `timed` says whether journeys carry timing or milestones. When they do not (path
+    files, untimed warehouse journeys) the journeys are the paths one to one and rule-based
+    models can work on `paths` alone; `journeys` then spells them out only when asked.
+    """
+
     channels: tuple[str, ...]
     paths: PathTable
     none_conversions: int
     none_value: float
     none_nulls: int
     has_empty: bool
+    timed: bool = False
+    _journeys: list[tuple[Journey, ...]] = field(default_factory=list, compare=False, repr=False)
     _touches: list[TouchArrays] = field(default_factory=list, compare=False, repr=False)
+
+    @property
+    def journeys(self) -> tuple[Journey, ...]:
+        """The merged journeys with touches, in the order of `touches()`."""
+        if not self._journeys:
+            p = self.paths
+            self._journeys.append(
+                tuple(
+                    Journey(path, conversions=round(c), value=v, nulls=round(n))
+                    for path, c, v, n in zip(
+                        p.paths,
+                        p.conversions.tolist(),
+                        p.value.tolist(),
+                        p.nulls.tolist(),
+                        strict=True,
+                    )
+                )
+            )
+        return self._journeys[0]
 
     def touches(self) -> TouchArrays:
         """Every touch of `journeys` in order, flattened once for all rule-based models."""
         if not self._touches:
-            index = {c: i for i, c in enumerate(self.channels)}
-            js = self.journeys
-            self._touches.append(
-                TouchArrays(
-                    channel=np.fromiter((index[c] for j in js for c in j.channels), np.int64),
+            if not self.timed:
+                p = self.paths
+                arrays = TouchArrays(p.touch_channel, p.length, p.conversions, p.value)
+            else:
+                index = {c: i for i, c in enumerate(self.channels)}
+                js = self.journeys
+                arrays = TouchArrays(
+                    channel=np.fromiter((index[c] for j in js for c in j.channels), np.int32),
                     length=np.fromiter((len(j.channels) for j in js), np.int64, len(js)),
                     conversions=np.array([float(j.conversions) for j in js], dtype=np.float64),
                     value=np.array([j.value for j in js], dtype=np.float64),
                 )
-            )
+            self._touches.append(arrays)
         return self._touches[0]
 
     @property
@@ -264,13 +338,14 @@ class JourneyTable:
                 empty.append(j)
             else:
                 groups.setdefault(j.merge_key(), []).append(j)
-        if all(key[1:] == _UNTIMED for key in groups):
+        timed = not all(key[1:] == _UNTIMED for key in groups)
+        if not timed:
             # no timing, no milestones (path files, untimed warehouse journeys): the merge
             # key is the path, so merged journeys and paths are one to one
             keys = sorted(key[0] for key in groups)
             merged = [_merge(groups[(k, *_UNTIMED)]) for k in keys]
-            paths = PathTable(
-                paths=tuple(keys),
+            paths = PathTable.of(
+                keys,
                 conversions=np.array([j.conversions for j in merged], dtype=np.float64),
                 nulls=np.array([j.nulls for j in merged], dtype=np.float64),
                 value=np.array([j.value for j in merged], dtype=np.float64),
@@ -278,19 +353,176 @@ class JourneyTable:
         else:
             merged = [_merge(groups[key]) for key in sorted(groups)]
             paths = _path_table(merged)
-        channels = tuple(sorted({c for k in paths.paths for c in k}))
         return cls(
-            journeys=tuple(merged),
-            channels=channels,
+            channels=paths.channels,
             paths=paths,
             none_conversions=sum(j.conversions for j in empty),
             none_value=math.fsum(j.value for j in empty),
             none_nulls=sum(j.nulls for j in empty),
             has_empty=bool(empty),
+            timed=timed,
+            _journeys=[tuple(merged)],
+        )
+
+    @classmethod
+    def from_arrays(
+        cls,
+        names: Sequence[str],
+        touch_channel: IntArray | CodeArray,
+        length: IntArray,
+        conversions: FloatArray,
+        nulls: FloatArray,
+        value: FloatArray,
+    ) -> JourneyTable:
+        """Aggregated untimed paths as arrays (path `i`: the `length[i]` next entries of
+        `touch_channel`, indices into `names`), as `build` would make of the same journeys:
+        identical paths summed, sorted by path, empty paths set apart."""
+        length = np.asarray(length, dtype=np.int64)
+        conversions, nulls, value = (
+            np.asarray(a, dtype=np.float64) for a in (conversions, nulls, value)
+        )
+        _check_counts(conversions, nulls, value)
+        used = _used(touch_channel, len(names))
+        channels = tuple(sorted(n for n, u in zip(names, used.tolist(), strict=True) if u))
+        position = {c: i for i, c in enumerate(channels)}
+        rank = np.array([position.get(n, -1) for n in names], dtype=np.int32)
+        # the names may already be sorted and all used: no need to renumber
+        ranked = (
+            touch_channel.astype(np.int32, copy=False)
+            if channels == tuple(names)
+            else rank[touch_channel]
+        )
+        empty = length == 0
+        rows = np.flatnonzero(~empty)  # the touches are the non-empty rows' touches
+        touches, kept_length, order, group = _sort_paths(ranked, length[rows], len(channels))
+        sums = _group_sums(group, order, rows, conversions, nulls, value)
+        paths = PathTable(channels, touches, kept_length, *sums)
+        if (paths.value > 0).any() and (paths.value[paths.conversions == 0] > 0).any():
+            raise JourneyError(
+                "a journey without conversions cannot carry conversion value",
+                value=float(paths.value[paths.conversions == 0].max()),
+                fix="set the value to 0 or count the conversions it belongs to",
+            )
+        none_value = math.fsum(value[empty].tolist())
+        none_conversions = round(float(conversions[empty].sum()))
+        if none_value > 0 and none_conversions == 0:
+            raise JourneyError(
+                "a journey without conversions cannot carry conversion value",
+                where=f"journey {NONE_CHANNEL}",
+                value=none_value,
+                fix="set the value to 0 or count the conversions it belongs to",
+            )
+        return cls(
+            channels=channels,
+            paths=paths,
+            none_conversions=none_conversions,
+            none_value=none_value,
+            none_nulls=round(float(nulls[empty].sum())),
+            has_empty=bool(empty.any()),
         )
 
 
 _UNTIMED = ((), True, -1, -1, -1)  # the merge key after the path, without timing or milestones
+
+
+def _check_counts(conversions: FloatArray, nulls: FloatArray, value: FloatArray) -> None:
+    for what, counts in (("conversions", conversions), ("nulls", nulls)):
+        bad = ~(np.isfinite(counts) & (counts >= 0) & (counts == np.round(counts)))
+        if bad.any():
+            raise JourneyError(
+                f"{what} must be whole numbers >= 0",
+                value=float(counts[bad][0]),
+                fix="count people: 0, 1, 2, ...",
+            )
+    bad = ~(np.isfinite(value) & (value >= 0))
+    if bad.any():
+        raise JourneyError(
+            "the conversion value must be a finite number >= 0",
+            value=float(value[bad][0]),
+            fix="give the money of the conversions, or 0",
+        )
+
+
+def _sort_paths(
+    codes: CodeArray, length: IntArray, n_channels: int
+) -> tuple[CodeArray, IntArray, IntArray, IntArray]:
+    """Non-empty paths (`length[i]` consecutive `codes`, channel ranks) sorted as tuples of
+    their channel names and deduplicated: the distinct paths' codes and lengths, the order
+    of the input paths, and each one's group (distinct path) number in that order."""
+    start = np.zeros(len(length), dtype=np.int64)
+    np.cumsum(length[:-1], out=start[1:])
+    longest = int(length.max()) if len(length) else 0
+    if len(length) * longest <= 4 * len(codes) + len(length):
+        # a matrix of digits (rank + 1, 0 after the path's end): row order is path order
+        small = np.int16 if n_channels < np.iinfo(np.int16).max else np.int64
+        digits = np.zeros((len(length), longest), dtype=small)
+        for k in range(longest):
+            has = np.flatnonzero(length > k)
+            digits[has, k] = codes[start[has] + k] + 1
+        base = n_channels + 1
+        if longest * math.log2(base) < 62:  # each row as one integer in base n_channels + 1
+            keys = np.zeros(len(length), dtype=np.int64)
+            for k in range(longest):
+                keys = keys * base + digits[:, k].astype(np.int64)
+            order = np.argsort(keys, kind="stable")
+            new = np.concatenate(([True], np.diff(keys[order]) != 0))
+        else:
+            order = np.lexsort(digits.T[::-1])
+            ordered = digits[order]
+            new = np.concatenate(([True], (ordered[1:] != ordered[:-1]).any(axis=1)))
+        kept = order[new]
+        distinct = digits[kept].ravel()
+        touches = distinct[distinct > 0].astype(np.int32)
+        touches -= 1
+    else:  # a few long paths: compare them as byte strings of big-endian digits
+        width = np.dtype(">u2") if n_channels < 0xFFFF else np.dtype(">u4")
+        offsets = np.zeros(len(length) + 1, dtype=np.int64)
+        np.cumsum(length * width.itemsize, out=offsets[1:])
+        strings = pa.LargeBinaryArray.from_buffers(
+            pa.large_binary(),
+            len(length),
+            [None, pa.py_buffer(offsets), pa.py_buffer((codes + 1).astype(width).tobytes())],
+        )
+        order = np.asarray(pc.sort_indices(strings), dtype=np.int64)
+        ordered = strings.take(pa.array(order))
+        same = np.asarray(pc.equal(ordered[1:], ordered[:-1]), dtype=np.bool_)
+        new = np.concatenate(([True], ~same)) if len(length) else np.zeros(0, dtype=np.bool_)
+        kept = order[new]
+        out_start = np.zeros(len(kept), dtype=np.int64)
+        np.cumsum(length[kept][:-1], out=out_start[1:])
+        gather = np.repeat(start[kept] - out_start, length[kept]) + np.arange(
+            int(length[kept].sum()), dtype=np.int64
+        )
+        touches = codes[gather].astype(np.int32, copy=False)
+    return touches, length[kept], order, np.cumsum(new) - 1
+
+
+def _used(codes: IntArray | CodeArray, size: int) -> BoolArray:
+    """Which of 0 .. size - 1 occur in `codes`, counted in slices (bincount would first
+    copy all of them to 64 bits)."""
+    seen = np.zeros(size, dtype=np.int64)
+    step = 1 << 20
+    for lo in range(0, len(codes), step):
+        seen += np.bincount(codes[lo : lo + step], minlength=size)
+    return seen > 0
+
+
+def _group_sums(
+    group: IntArray,
+    order: IntArray,
+    rows: IntArray,
+    conversions: FloatArray,
+    nulls: FloatArray,
+    value: FloatArray,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Counts and value summed per group, adding the rows in path order."""
+    n = int(group[-1]) + 1 if len(group) else 0
+    picked = rows[order]
+    return (
+        tally(group, conversions[picked], n),
+        tally(group, nulls[picked], n),
+        tally(group, value[picked], n),
+    )
 
 
 def _path_table(merged: list[Journey]) -> PathTable:
@@ -299,8 +531,8 @@ def _path_table(merged: list[Journey]) -> PathTable:
     for j in merged:
         by_path.setdefault(j.channels, []).append(j)
     keys = sorted(by_path)
-    return PathTable(
-        paths=tuple(keys),
+    return PathTable.of(
+        keys,
         conversions=np.array(
             [sum(j.conversions for j in by_path[k]) for k in keys], dtype=np.float64
         ),

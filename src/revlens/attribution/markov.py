@@ -23,7 +23,14 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import spsolve
 
 from revlens.attribution.base import DataDrivenModel, ModelCredit, shares_of
-from revlens.attribution.journeys import BoolArray, FloatArray, IntArray, PathTable, tally
+from revlens.attribution.journeys import (
+    BoolArray,
+    CodeArray,
+    FloatArray,
+    IntArray,
+    PathTable,
+    tally,
+)
 from revlens.attribution.rules import ModelParameterError
 
 State = tuple[str, ...]
@@ -58,7 +65,7 @@ class MarkovPrepared:
     states: tuple[State, ...]  # states[0] is (start)
     edge_from: IntArray
     edge_to: IntArray
-    edge_paths: Any  # scipy CSR (edges x paths): how often each path takes each edge
+    edge_paths: Any  # scipy sparse (edges x paths): how often each path takes each edge
     last_state: IntArray  # per path: the state it converts or drops from
     contains: BoolArray  # (channels x states): the state remembers the channel
 
@@ -106,7 +113,7 @@ class MarkovChain(DataDrivenModel[MarkovPrepared]):
         return f"{self.name} (order {self.order}, collapse {'on' if self.collapse else 'off'})"
 
     def prepare(self, paths: PathTable, channels: tuple[str, ...]) -> MarkovPrepared:
-        if self.order == 1 and paths.size and all(paths.paths):
+        if self.order == 1 and paths.size and (paths.length > 0).all():
             return _prepare_order1(paths, channels, self.collapse)
         index: dict[State, int] = {START: 0}
         edges: dict[tuple[int, int], int] = {}
@@ -231,53 +238,81 @@ class MarkovChain(DataDrivenModel[MarkovPrepared]):
 
 
 def _prepare_order1(paths: PathTable, channels: tuple[str, ...], collapse: bool) -> MarkovPrepared:
-    """`MarkovChain.prepare` at order 1 in NumPy: the same states and edges, numbered in
-    the same order (first appearance, path by path), without a Python loop per touch."""
-    position = {c: i for i, c in enumerate(channels)}
-    lengths = np.fromiter((len(p) for p in paths.paths), np.int64, paths.size)
-    flat = np.fromiter((position[c] for p in paths.paths for c in p), np.int64)
-    path_of = np.repeat(np.arange(paths.size, dtype=np.int64), lengths)
+    """`MarkovChain.prepare` at order 1 on the path arrays: the same states and edges,
+    numbered in the same order (first appearance, path by path), in linear time and with
+    few arrays as long as the touches (allocating them is much of the cost)."""
+    flat = paths.touch_channel
+    if paths.channels != channels:
+        position = {c: i for i, c in enumerate(channels)}
+        flat = np.array([position[c] for c in paths.channels], dtype=np.int32)[flat]
     first = np.zeros(len(flat), dtype=np.bool_)
-    first[np.concatenate(([0], np.cumsum(lengths)[:-1]))] = True
+    first[paths.start] = True
+    lengths = paths.length
     if collapse:  # a repeated channel is the same state: drop the repeat
         keep = first.copy()
         keep[1:] |= flat[1:] != flat[:-1]
-        flat, path_of, first = flat[keep], path_of[keep], first[keep]
+        lengths = np.add.reduceat(keep, paths.start, dtype=np.int64)
+        flat, first = flat[keep], first[keep]
+    # a step's code: (previous channel + 1, 0 at the start) x width + channel + 1
+    width = len(channels) + 1
+    code: Any = np.empty(len(flat), dtype=np.int64 if width * width >= 1 << 31 else np.int32)
+    code[0] = 0
+    code[1:] = flat[:-1]
+    code[1:] += 1
+    code[first] = 0
+    code *= width
+    code += flat
+    code += 1
     # states: (start), then each channel in order of first appearance
-    seen, at = np.unique(flat, return_index=True)
-    by_appearance = seen[np.argsort(at, kind="stable")]
-    state_of = np.zeros(len(channels), dtype=np.int64)
-    state_of[by_appearance] = np.arange(1, len(by_appearance) + 1)
-    state = state_of[flat]
-    prev = np.empty_like(state)
-    prev[0] = 0
-    prev[1:] = state[:-1]
-    prev[first] = 0  # every path starts from (start)
-    width = len(by_appearance) + 1
-    code = prev * width + state
-    codes, code_at = np.unique(code, return_index=True)
-    order = np.argsort(code_at, kind="stable")
-    rank = np.empty(len(codes), dtype=np.int64)
-    rank[order] = np.arange(len(codes))
-    edge = rank[np.searchsorted(codes, code)]
-    edge_codes = codes[order]
-    last_step = np.flatnonzero(np.append(first[1:], True))
-    last = np.zeros(paths.size, dtype=np.int64)
-    last[path_of[last_step]] = state[last_step]
-    edge_paths = sp.csr_matrix(
-        (np.ones(len(edge)), (edge, path_of)), shape=(len(codes), paths.size)
+    appears = _first_index(flat, len(channels))
+    seen = np.flatnonzero(appears < len(flat))
+    by_appearance = seen[np.argsort(appears[seen], kind="stable")]
+    state_of = np.zeros(width, dtype=np.int64)  # by channel + 1; (start) is 0
+    state_of[by_appearance + 1] = np.arange(1, len(by_appearance) + 1)
+    if width * width <= max(len(code), 1 << 16):  # edges numbered by a table of all codes
+        code_at = _first_index(code, width * width)
+        present = np.flatnonzero(code_at < len(code))
+        edge_codes = present[np.argsort(code_at[present], kind="stable")]
+        rank = np.zeros(width * width, dtype=np.int32)
+        rank[edge_codes] = np.arange(len(edge_codes))
+        edge = rank[code]
+    else:
+        codes, at = np.unique(code, return_index=True)
+        order = np.argsort(at, kind="stable")
+        ranks = np.empty(len(codes), dtype=np.int64)
+        ranks[order] = np.arange(len(codes))
+        edge = ranks[np.searchsorted(codes, code)]
+        edge_codes = codes[order].astype(np.int64)
+    last = state_of[flat[np.cumsum(lengths) - 1] + 1]
+    # edges x paths by column: each path's steps in order, no sorting needed
+    indptr = np.zeros(paths.size + 1, dtype=edge.dtype)
+    np.cumsum(lengths, out=indptr[1:])
+    edge_paths = sp.csc_matrix(
+        (np.ones(len(edge)), edge, indptr), shape=(len(edge_codes), paths.size)
     )
-    contains = np.zeros((len(channels), width), dtype=np.bool_)
-    contains[by_appearance, np.arange(1, width)] = True
+    contains = np.zeros((len(channels), len(by_appearance) + 1), dtype=np.bool_)
+    contains[by_appearance, np.arange(1, len(by_appearance) + 1)] = True
     return MarkovPrepared(
         channels=channels,
         states=(START, *((channels[c],) for c in by_appearance.tolist())),
-        edge_from=edge_codes // width,
-        edge_to=edge_codes % width,
+        edge_from=state_of[edge_codes // width],
+        edge_to=state_of[edge_codes % width],
         edge_paths=edge_paths,
         last_state=last,
         contains=contains,
     )
+
+
+def _first_index(values: IntArray | CodeArray, size: int) -> IntArray:
+    """Where each of 0 .. size - 1 first occurs in `values` (len(values) when it does not);
+    in slices, so the positions never make an array as long as `values`."""
+    first = np.full(size, len(values), dtype=np.int64)
+    step = 1 << 20
+    at = np.arange(step, dtype=np.int64)
+    for lo in range(0, len(values), step):
+        part = values[lo : lo + step]
+        np.minimum.at(first, part, at[: len(part)] + lo)
+    return first
 
 
 def _visits(q: Any, dense: FloatArray | None, keep: BoolArray) -> FloatArray:

@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 
 from revlens.attribution.base import TouchModel
-from revlens.attribution.journeys import FloatArray, Journey, JourneyTable
+from revlens.attribution.journeys import FloatArray, Journey, JourneyTable, PathTable
 from revlens.errors import RevlensError
 
 
@@ -52,6 +52,7 @@ class FirstTouch(TouchModel):
     """First touch (first interaction): all credit to the first touch of the journey
     (Google Analytics' "First Interaction"; ChannelAttribution's `first_touch`)."""
 
+    by_length: ClassVar[bool] = True
     name: ClassVar[str] = "first_touch"
 
     def weight_key(self, journey: Journey) -> Hashable | None:
@@ -65,6 +66,7 @@ class LastTouch(TouchModel):
     """Last touch (last interaction): all credit to the last touch before the conversion
     (Google Analytics' "Last Interaction"; ChannelAttribution's `last_touch`)."""
 
+    by_length: ClassVar[bool] = True
     name: ClassVar[str] = "last_touch"
 
     def weight_key(self, journey: Journey) -> Hashable | None:
@@ -92,6 +94,18 @@ class LastNonDirectTouch(TouchModel):
                 return _one_hot(n, i)
         return _one_hot(n, n - 1)
 
+    def untimed_weights(self, paths: PathTable) -> FloatArray | None:
+        if not paths.size:
+            return None
+        direct = np.array([c.casefold() in self.direct for c in paths.channels], dtype=np.bool_)
+        touch = np.arange(len(paths.touch_channel), dtype=np.int64)
+        candidate = np.where(direct[paths.touch_channel], -1, touch)
+        last_non_direct = np.maximum.reduceat(candidate, paths.start)
+        last = paths.start + paths.length - 1
+        w = np.zeros(len(touch), dtype=np.float64)
+        w[np.where(last_non_direct >= 0, last_non_direct, last)] = 1.0
+        return w
+
     def describe(self) -> str:
         return f"{self.name} (direct = {', '.join(sorted(self.direct))})"
 
@@ -100,6 +114,7 @@ class Linear(TouchModel):
     """Linear: every touch gets 1/len(path), repeats included, so a channel touched twice
     gets twice the credit (ChannelAttribution's `linear_touch` in `heuristic_models`)."""
 
+    by_length: ClassVar[bool] = True
     name: ClassVar[str] = "linear"
 
     def weight_key(self, journey: Journey) -> Hashable | None:
@@ -119,6 +134,7 @@ class TimeDecay(TouchModel):
     then counted in steps (touches), not days.
     """
 
+    by_length: ClassVar[bool] = True
     name: ClassVar[str] = "time_decay"
 
     def __init__(self, half_life: float = 7.0) -> None:
@@ -144,7 +160,11 @@ class TimeDecay(TouchModel):
         return np.asarray(w / w.sum(), dtype=np.float64)
 
     def notes(self, table: JourneyTable) -> tuple[str, ...]:
-        untimed = sum(1 for j in table.journeys if j.days_before is None)
+        untimed = (
+            sum(1 for j in table.journeys if j.days_before is None)
+            if table.timed
+            else table.paths.size
+        )
         if untimed:
             return (
                 f"time_decay: {untimed} path(s) have no timestamps; their touches decay "
@@ -166,6 +186,7 @@ class CustomPositionWeights(TouchModel):
     path is split evenly). Position-based (U-shaped) is head (0.4), middle 0.2, tail (0.4).
     """
 
+    by_length: ClassVar[bool] = True
     name: ClassVar[str] = "custom"
 
     def __init__(
@@ -219,6 +240,7 @@ class MilestoneModel(TouchModel):
     the best stand-in for the touch that created it.
     """
 
+    by_length: ClassVar[bool] = True
     milestones: ClassVar[tuple[str, ...]]
 
     def __init__(self, key_weights: Sequence[float], rest: float) -> None:
@@ -246,8 +268,10 @@ class MilestoneModel(TouchModel):
         return w / s if s > 0 else np.full(n, 1.0 / n, dtype=np.float64)
 
     def notes(self, table: JourneyTable) -> tuple[str, ...]:
-        missing = sum(
-            1 for j in table.journeys if any(getattr(j, m) is None for m in self.milestones)
+        missing = (
+            sum(1 for j in table.journeys if any(getattr(j, m) is None for m in self.milestones))
+            if table.timed
+            else table.paths.size
         )
         if missing:
             names = ", ".join(m.removesuffix("_touch") for m in self.milestones)

@@ -153,13 +153,7 @@ class Shapley(DataDrivenModel[ShapleyPrepared]):
         return f"{self.name} ({self.characteristic})"
 
     def prepare(self, paths: PathTable, channels: tuple[str, ...]) -> ShapleyPrepared:
-        position = {c: i for i, c in enumerate(channels)}
-        index: dict[tuple[int, ...], int] = {}
-        set_of_path = np.zeros(paths.size, dtype=np.int64)
-        for p, path in enumerate(paths.paths):
-            members = tuple(sorted({position[c] for c in path}))
-            set_of_path[p] = index.setdefault(members, len(index))
-        sets = sorted(index, key=index.__getitem__)
+        set_of_path, sets = _channel_sets(paths, channels)
         flat = [m for s in sets for m in s]
         offsets = np.cumsum([0] + [len(s) for s in sets]).astype(np.int64)
         exact = (
@@ -289,3 +283,29 @@ def _sample(
     rates = np.divide(conv, people, out=np.zeros(g), where=people > 0)
     # v(S) is a weighted mean of the sets' rates, so it lies in [0, max rate]
     return Sampled(phi / samples, phi_value / samples, 2.0 * float(rates.max(initial=0.0)))
+
+
+def _channel_sets(
+    paths: PathTable, channels: tuple[str, ...]
+) -> tuple[IntArray, list[tuple[int, ...]]]:
+    """Each path's set of channels (indices into `channels`, ascending), numbered in order
+    of first appearance: per path the number of its set, and the sets."""
+    position = {c: i for i, c in enumerate(channels)}
+    if len(channels) > 62 or not paths.size:  # beyond an int64 bitmask: path by path
+        index: dict[tuple[int, ...], int] = {}
+        set_of_path = np.zeros(paths.size, dtype=np.int64)
+        for p, path in enumerate(paths.paths):
+            members = tuple(sorted({position[c] for c in path}))
+            set_of_path[p] = index.setdefault(members, len(index))
+        return set_of_path, sorted(index, key=index.__getitem__)
+    bit = np.left_shift(1, np.array([position[c] for c in paths.channels], dtype=np.int64))
+    mask = np.bitwise_or.reduceat(bit[paths.touch_channel], paths.start)
+    distinct, first_at, inverse = np.unique(mask, return_index=True, return_inverse=True)
+    by_appearance = np.argsort(first_at, kind="stable")
+    number = np.empty(len(distinct), dtype=np.int64)
+    number[by_appearance] = np.arange(len(distinct))
+    sets = [
+        tuple(m for m in range(len(channels)) if (value >> m) & 1)
+        for value in distinct[by_appearance].tolist()
+    ]
+    return number[inverse.ravel()], sets

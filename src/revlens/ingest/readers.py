@@ -172,7 +172,7 @@ def _decode(path: Path, options: ReadOptions, warnings: list[str]) -> str:
         return data.decode("latin-1")
 
 
-def _sniff_dialect(sample: str, options: ReadOptions) -> tuple[str, str]:
+def sniff_dialect(sample: str, options: ReadOptions) -> tuple[str, str]:
     """The delimiter is the candidate that occurs most in the header line (ties: comma);
     csv.Sniffer is not used as it guesses from data values and is easily fooled."""
     quotechar = options.quotechar or '"'
@@ -190,7 +190,7 @@ def _sniff_dialect(sample: str, options: ReadOptions) -> tuple[str, str]:
 def _read_csv(path: Path, options: ReadOptions, progress: Progress | None) -> RawData:
     warnings: list[str] = []
     text = _decode(path, options, warnings)
-    delimiter, quotechar = _sniff_dialect(text[:65536], options)
+    delimiter, quotechar = sniff_dialect(text[:65536], options)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar=quotechar)
     try:
         header_raw = next(reader)
