@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from revlens.attribution import AttributionResult, attribute
-from revlens.attribution.journeys import Journey
+from revlens.attribution.journeys import JourneyTable
 from revlens.attribution.registry import ModelOptions, build_models
 from revlens.catalog.dimensions import load_groupings
 from revlens.catalog.spec import Catalog, Kind, load_catalog
@@ -190,7 +190,7 @@ def attribution_journeys(
     lookback: str = "90d",
     start: str | None = None,
     end: str | None = None,
-) -> tuple[list[Journey], str]:
+) -> tuple[JourneyTable, str]:
     """The warehouse's journeys to `conversion` in the range (default: the year to the newest
     data), and a line saying what they are."""
     from revlens.attribution.warehouse import check_range, needs_timing, warehouse_journeys

@@ -159,3 +159,73 @@ def test_the_fitted_chain_converts_like_the_data(js: list[Journey]) -> None:
             m.prepare(paths, table.channels), paths.conversions, paths.nulls
         )
         assert math.isclose(p, float(paths.conversions.sum()) / people, rel_tol=1e-9)
+
+
+def as_arrays(js: list[Journey]) -> JourneyTable:
+    """The journeys as the columnar constructor takes them (names unsorted on purpose)."""
+    names = sorted({c for j in js for c in j.channels}, reverse=True)
+    index = {c: i for i, c in enumerate(names)}
+    return JourneyTable.from_arrays(
+        names,
+        np.array([index[c] for j in js for c in j.channels], dtype=np.int32),
+        np.array([len(j.channels) for j in js], dtype=np.int64),
+        conversions=np.array([j.conversions for j in js], dtype=np.float64),
+        nulls=np.array([j.nulls for j in js], dtype=np.float64),
+        value=np.array([j.value for j in js], dtype=np.float64),
+    )
+
+
+@FAST
+@given(st.one_of(journeys(), journeys(st.sampled_from(["a", "ab", "b", "é", "Z"]))))
+def test_the_columnar_table_equals_the_built_one(js: list[Journey]) -> None:
+    built, columnar = JourneyTable.build(js), as_arrays(js)
+    assert columnar.channels == built.channels
+    assert columnar.paths.paths == built.paths.paths  # summed and sorted alike
+    for field in ("conversions", "nulls", "value"):
+        np.testing.assert_allclose(
+            getattr(columnar.paths, field), getattr(built.paths, field), rtol=1e-12
+        )
+    assert (columnar.none_conversions, columnar.none_nulls, columnar.has_empty) == (
+        built.none_conversions,
+        built.none_nulls,
+        built.has_empty,
+    )
+    for model, options in VARIANTS:
+        one = attribute(built, [model], **options).rows
+        two = attribute(columnar, [model], **options).rows
+        assert len(one) == len(two)
+        for a, b in zip(one, two, strict=True):
+            assert a.keys() == b.keys()
+            for key, value in a.items():
+                if isinstance(value, float):
+                    assert math.isclose(value, b[key], rel_tol=1e-9, abs_tol=1e-9), (model, key)
+                else:
+                    assert value == b[key], (model, key)
+
+
+long_paths = st.lists(channel, min_size=20, max_size=40)  # past 62 bits as one number
+
+
+@FAST
+@given(
+    st.lists(st.tuples(long_paths, st.integers(0, 3)), min_size=1, max_size=4),
+    st.lists(st.tuples(st.lists(channel, min_size=1, max_size=2), st.integers(0, 3)), max_size=40),
+)
+def test_long_paths_are_sorted_and_summed(
+    long: list[tuple[list[str], int]], short: list[tuple[list[str], int]]
+) -> None:
+    """Long paths among few short ones are compared column by column; among many short
+    ones (a padded matrix would be mostly padding) as byte strings."""
+    js = [Journey(tuple(p), conversions=c, nulls=1) for p, c in long + short] + [
+        Journey(tuple(long[0][0]), conversions=1)  # a duplicate of the first path
+    ]
+    built, columnar = JourneyTable.build(js), as_arrays(js)
+    assert columnar.paths.paths == built.paths.paths
+    np.testing.assert_array_equal(columnar.paths.conversions, built.paths.conversions)
+    np.testing.assert_array_equal(columnar.paths.nulls, built.paths.nulls)
+
+
+def test_an_empty_columnar_table() -> None:
+    table = as_arrays([])
+    assert (table.channels, table.paths.size, table.total_conversions) == ((), 0, 0.0)
+    assert attribute(table, ["linear", "markov"]).rows == attribute([], ["linear", "markov"]).rows

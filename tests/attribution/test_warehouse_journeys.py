@@ -12,7 +12,7 @@ import pytest
 
 from journeys import deal, journeys_for, load_rows, stage, touch
 from revlens.attribution import attribute
-from revlens.attribution.journeys import Journey
+from revlens.attribution.journeys import JourneyTable
 from revlens.attribution.warehouse import warehouse_journeys
 from revlens.errors import UnknownName
 from revlens.model.warehouse import Warehouse
@@ -75,8 +75,11 @@ def wh() -> Warehouse:
     return warehouse
 
 
-def paths(journeys: list[Journey]) -> dict[tuple[str, ...], tuple[int, float, int]]:
-    return {j.channels: (j.conversions, j.value, j.nulls) for j in journeys}
+def paths(table: JourneyTable) -> dict[tuple[str, ...], tuple[int, float, int]]:
+    got = {j.channels: (j.conversions, j.value, j.nulls) for j in table.journeys}
+    if table.has_empty:
+        got[()] = (table.none_conversions, table.none_value, table.none_nulls)
+    return got
 
 
 def test_lead_journeys_counted_in_the_engine(wh: Warehouse, on_engine: OnEngine) -> None:
@@ -104,7 +107,7 @@ def test_revenue_journeys_carry_value_timing_and_milestones(
     journeys = warehouse_journeys(
         on_engine(wh), "revenue", start=START, end=END, lookback_days=365, timed=True
     )
-    won = [j for j in journeys if j.conversions]
+    won = [j for j in journeys.journeys if j.conversions]
     assert len(won) == 1
     eve = won[0]
     assert eve.channels == ("events", "paid_search", "email")

@@ -15,6 +15,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +26,7 @@ from revlens.errors import RevlensError
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+Number = TypeVar("Number", np.int32, np.int64, np.float64)
 CodeArray = npt.NDArray[np.int32]
 """Per-touch channel numbers: 32 bits, as there are many touches and few channels."""
 BoolArray = npt.NDArray[np.bool_]
@@ -449,9 +451,12 @@ def _sort_paths(
     """Non-empty paths (`length[i]` consecutive `codes`, channel ranks) sorted as tuples of
     their channel names and deduplicated: the distinct paths' codes and lengths, the order
     of the input paths, and each one's group (distinct path) number in that order."""
+    if not len(length):
+        none = np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int32), none, none, none
     start = np.zeros(len(length), dtype=np.int64)
     np.cumsum(length[:-1], out=start[1:])
-    longest = int(length.max()) if len(length) else 0
+    longest = int(length.max())
     if len(length) * longest <= 4 * len(codes) + len(length):
         # a matrix of digits (rank + 1, 0 after the path's end): row order is path order
         small = np.int16 if n_channels < np.iinfo(np.int16).max else np.int64
@@ -486,7 +491,7 @@ def _sort_paths(
         order = np.asarray(pc.sort_indices(strings), dtype=np.int64)
         ordered = strings.take(pa.array(order))
         same = np.asarray(pc.equal(ordered[1:], ordered[:-1]), dtype=np.bool_)
-        new = np.concatenate(([True], ~same)) if len(length) else np.zeros(0, dtype=np.bool_)
+        new = np.concatenate(([True], ~same))
         kept = order[new]
         out_start = np.zeros(len(kept), dtype=np.int64)
         np.cumsum(length[kept][:-1], out=out_start[1:])
@@ -555,6 +560,49 @@ def _merge(group: list[Journey]) -> Journey:
         opportunity_touch=first.opportunity_touch,
         close_touch=first.close_touch,
     )
+
+
+def encode_paths(
+    column: pa.Array, separator: str | None = None
+) -> tuple[list[str], CodeArray, IntArray] | None:
+    """A column of paths (text split at `separator`, or lists of names) as arrays: the
+    channel names (sorted, stripped of surrounding spaces), every kept touch's index into
+    them and each row's touch count; empty names are dropped. None for another type."""
+    kind = column.type
+    if separator and (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        parts = pc.split_pattern(column, pattern=separator)
+    elif (pa.types.is_list(kind) or pa.types.is_large_list(kind)) and (
+        pa.types.is_string(kind.value_type) or pa.types.is_large_string(kind.value_type)
+    ):
+        parts = column
+    else:
+        return None
+    # encode the parts as they are, then strip the few distinct ones as Python strips
+    encoded = pc.dictionary_encode(pc.list_flatten(parts))
+    distinct = encoded.dictionary.to_pylist()
+    indices = encoded.indices
+    if indices.null_count:  # a missing name: dropped below
+        indices = pc.fill_null(indices, len(distinct))
+    raw_index = numpy_view(indices.cast(pa.int32()), np.int32)
+    stripped = [str(n).strip() if n is not None else "" for n in [*distinct, None]]
+    names = sorted({n for n in stripped if n})
+    position = {n: i for i, n in enumerate(names)}
+    to_name = np.array([position.get(n, -1) for n in stripped], dtype=np.int32)
+    named = to_name[raw_index]
+    if not encoded.indices.null_count and (to_name[:-1] >= 0).all():  # every part kept
+        length = pc.fill_null(pc.list_value_length(parts), 0).cast(pa.int64())
+        return names, named, numpy_view(length, np.int64)
+    keep = named >= 0
+    parent = numpy_view(pc.list_parent_indices(parts).cast(pa.int64()), np.int64)[keep]
+    return names, named[keep], np.bincount(parent, minlength=len(column)).astype(np.int64)
+
+
+def numpy_view(array: pa.Array, dtype: type[Number]) -> npt.NDArray[Number]:
+    """A read-only NumPy view of a numeric Arrow array without nulls (`to_numpy` would
+    import pandas, a quarter of a second, the first time)."""
+    values = array.buffers()[1]
+    width = np.dtype(dtype).itemsize
+    return np.frombuffer(values, dtype=dtype, count=len(array), offset=array.offset * width)
 
 
 def split_path(text: str, separator: str) -> tuple[str, ...]:

@@ -20,28 +20,25 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from revlens.attribution.journeys import (
-    CodeArray,
     FloatArray,
-    IntArray,
     Journey,
     JourneyError,
     JourneyTable,
+    encode_paths,
+    numpy_view,
     split_path,
 )
 from revlens.errors import InputFileError, did_you_mean
 from revlens.ingest.readers import LINE_COLUMN, ReadOptions, detect_format, read_file, sniff_dialect
-
-Number = TypeVar("Number", np.int32, np.int64, np.float64)
 
 
 @dataclass(frozen=True)
@@ -134,7 +131,7 @@ def table_from_arrow(data: pa.Table, columns: PathColumns) -> JourneyTable | Non
     conversions = _numbers(data[columns.conversions])
     nulls = _numbers(data[columns.nulls]) if columns.nulls else np.zeros(rows)
     value = _numbers(data[columns.value]) if columns.value else np.zeros(rows)
-    split = _split_paths(data[columns.path].combine_chunks(), columns.separator)
+    split = encode_paths(data[columns.path].combine_chunks(), columns.separator)
     if conversions is None or nulls is None or value is None or split is None:
         return None
     names, touch, length = split
@@ -154,47 +151,10 @@ def _numbers(column: pa.ChunkedArray) -> FloatArray | None:
     elif not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
         return None
     try:
-        numbers = _view(column.cast(pa.float64()).combine_chunks(), np.float64)
+        numbers = numpy_view(column.cast(pa.float64()).combine_chunks(), np.float64)
     except (pa.ArrowException, ValueError):
         return None
     return numbers if np.isfinite(numbers).all() else None
-
-
-def _split_paths(column: pa.Array, separator: str) -> tuple[list[str], CodeArray, IntArray] | None:
-    """Channel names, every kept part's index into them, and each row's part count."""
-    kind = column.type
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        parts = pc.split_pattern(column, pattern=separator)
-    elif pa.types.is_list(kind) and pa.types.is_string(kind.value_type):
-        parts = column
-    else:
-        return None
-    # encode the parts as they are, then strip the few distinct ones as Python strips
-    encoded = pc.dictionary_encode(pc.list_flatten(parts))
-    distinct = encoded.dictionary.to_pylist()
-    indices = encoded.indices
-    if indices.null_count:  # a missing name: dropped below
-        indices = pc.fill_null(indices, len(distinct))
-    raw_index = _view(indices.cast(pa.int32()), np.int32)
-    stripped = [str(n).strip() if n is not None else "" for n in [*distinct, None]]
-    names = sorted({n for n in stripped if n})
-    position = {n: i for i, n in enumerate(names)}
-    to_name = np.array([position.get(n, -1) for n in stripped], dtype=np.int32)
-    named = to_name[raw_index]
-    if not encoded.indices.null_count and (to_name[:-1] >= 0).all():  # every part kept
-        length = pc.fill_null(pc.list_value_length(parts), 0).cast(pa.int64())
-        return names, named, _view(length, np.int64)
-    keep = named >= 0
-    parent = _view(pc.list_parent_indices(parts).cast(pa.int64()), np.int64)[keep]
-    return names, named[keep], np.bincount(parent, minlength=len(column)).astype(np.int64)
-
-
-def _view(array: pa.Array, dtype: type[Number]) -> npt.NDArray[Number]:
-    """A read-only NumPy view of a numeric Arrow array without nulls (`to_numpy` would
-    import pandas, a quarter of a second, the first time)."""
-    values = array.buffers()[1]
-    width = np.dtype(dtype).itemsize
-    return np.frombuffer(values, dtype=dtype, count=len(array), offset=array.offset * width)
 
 
 def journeys_from_records(

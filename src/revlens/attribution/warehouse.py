@@ -16,8 +16,10 @@ import math
 from typing import Any, Literal
 
 import ibis
+import numpy as np
+import pyarrow as pa
 
-from revlens.attribution.journeys import Journey
+from revlens.attribution.journeys import Journey, JourneyTable, encode_paths
 from revlens.compile.context import Context
 from revlens.errors import RevlensError
 from revlens.model.warehouse import Reader
@@ -68,7 +70,7 @@ def warehouse_journeys(
     level: str = "channel",
     lookback_days: int = 90,
     timed: bool = False,
-) -> list[Journey]:
+) -> JourneyTable:
     """The journeys of `conversion` in [start, end] (inclusive), at `level`. With `timed`,
     one journey per conversion with the days before it and the milestone touches; else
     identical paths are counted together in the engine."""
@@ -92,7 +94,7 @@ def warehouse_journeys(
 
 def journeys_of(
     ctx: Context, conv: Any, lo: Any, hi: Any, *, level: str = "channel", timed: bool = False
-) -> list[Journey]:
+) -> JourneyTable:
     """The journeys of the conversions `conv` (conv_id, contact_id, conv_ts, value), with
     the touches inside `ctx`'s lookback before each, and the non-converting journeys of the
     contacts touched in [lo, hi). The KPI engine fits data-driven models on these too."""
@@ -126,34 +128,48 @@ def journeys_of(
         rows = gathered.to_pyarrow().to_pylist()
         empty = converted.to_pyarrow().to_pylist()
         null_rows = [r for nulls in parts for r in nulls.to_pyarrow().to_pylist()]
-        return _timed(rows, empty, null_rows)
+        return JourneyTable.build(_timed(rows, empty, null_rows))
     paths = gathered.select(path=gathered.path, value=gathered.value)
     agg = ibis.union(paths, converted, distinct=False)
-    grouped = agg.group_by(agg.path.join(" > ").name("key")).aggregate(
-        path=agg.path.first(), conversions=agg.count(), value=agg.value.sum()
+    grouped = agg.group_by(_path_key(agg.path)).aggregate(
+        path=agg.path.first(),
+        conversions=agg.count().cast("float64"),
+        nulls=ibis.literal(0.0),
+        value=agg.value.sum().cast("float64"),
     )
-    conv_rows = grouped.to_pyarrow().to_pylist()
-    by_key: dict[str, dict[str, Any]] = {}
-    for nulls in parts:  # identical paths counted per part, then summed over the parts
-        null_agg = nulls.group_by(nulls.path.join(" > ").name("key")).aggregate(
-            path=nulls.path.first(), nulls=nulls.count()
+    counted = [grouped.drop("key").to_pyarrow()]
+    for nulls in parts:  # identical paths counted per part (and summed over the parts below)
+        null_agg = nulls.group_by(_path_key(nulls.path)).aggregate(
+            path=nulls.path.first(),
+            conversions=ibis.literal(0.0),
+            nulls=nulls.count().cast("float64"),
+            value=ibis.literal(0.0),
         )
-        for r in null_agg.to_pyarrow().to_pylist():
-            seen = by_key.setdefault(r["key"], {**r, "nulls": 0})
-            seen["nulls"] += r["nulls"]
-    journeys = [
-        Journey(
-            channels=tuple(r["path"]),
-            conversions=int(r["conversions"]),
-            value=max(0.0, float(r["value"] or 0.0)),
-        )
-        for r in conv_rows
-    ]
-    journeys += [
-        Journey(channels=tuple(r["path"]), conversions=0, nulls=int(r["nulls"]))
-        for r in by_key.values()
-    ]
-    return journeys
+        counted.append(null_agg.drop("key").to_pyarrow())
+    return _table_of_paths(pa.concat_tables(counted, promote_options="permissive"))
+
+
+def _path_key(path: Any) -> Any:
+    """A path as one string to group by (unit separator: not in channel names)."""
+    return path.join("\x1f").name("key")
+
+
+def _table_of_paths(counted: pa.Table) -> JourneyTable:
+    """The engine's distinct paths with their counts, as a journey table (no Journey
+    objects: a million paths are a few arrays). Value is never negative or missing."""
+    encoded = encode_paths(counted["path"].combine_chunks())
+    if encoded is None:  # no rows: the engine typed the empty column otherwise
+        encoded = ([], np.zeros(0, dtype=np.int32), np.zeros(counted.num_rows, dtype=np.int64))
+    names, touch, length = encoded
+    value = np.nan_to_num(counted["value"].to_numpy(), nan=0.0)
+    return JourneyTable.from_arrays(
+        names,
+        touch,
+        length,
+        conversions=counted["conversions"].to_numpy(),
+        nulls=counted["nulls"].to_numpy(),
+        value=np.maximum(value, 0.0),
+    )
 
 
 def _labelled_touches(ctx: Context, level: str) -> Any:

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from revlens.attribution import AttributionResult, Journey, JourneyTable, attribute
+from revlens.attribution import AttributionResult, attribute
 from revlens.attribution.pathfile import PathColumns, read_path_file
 from revlens.attribution.registry import (
     DEFAULT_MODELS,
@@ -157,7 +157,6 @@ def attribution(
         nulls=nulls_column,
         separator=separator,
     )
-    journeys: JourneyTable | list[Journey]
     if paths is not None:
         journeys = read_path_file(paths, columns)
         source = str(paths)

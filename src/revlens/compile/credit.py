@@ -202,7 +202,6 @@ def fitted_channel_weights(
     """Credit per conversion of each channel under `model`, fitted to the journeys of
     `moments` (contact_id, ts, value: the measure's conversions) and the non-converting
     journeys of contacts touched in [lo, hi)."""
-    from revlens.attribution.journeys import JourneyTable
     from revlens.attribution.warehouse import journeys_of
 
     conv = moments.select(
@@ -211,7 +210,7 @@ def fitted_channel_weights(
         conv_ts=moments.ts,
         value=moments.value.cast("float64"),
     )
-    table = JourneyTable.build(journeys_of(ctx, conv, lo, hi, level="channel"))
+    table = journeys_of(ctx, conv, lo, hi, level="channel")
     credit = model.credit(table)
     total = float(credit.conversions.sum())
     if total <= 0:
