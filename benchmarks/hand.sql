@@ -7,6 +7,7 @@
 --   * channel of a conversion = the channel of the contact's first touchpoint in
 --     [ts - lookback, ts] (ordered by ts, then touchpoint_id), anonymous touchpoints
 --     stitched to contacts through identities; sessions and spend carry their own channel;
+--   * spend is marketing spend: rows of channel 'sales' are sales cost and left out;
 --   * money in USD: the fx rate of the currency on or before the date, else its earliest;
 --   * a ratio with a zero denominator is NULL; every KPI gets the full grid of months x the
 --     channels its measures produced (a count missing there is 0).
@@ -92,7 +93,7 @@ spend_usd AS (
     FROM spend s
     ASOF LEFT JOIN fx_rates fx ON fx.currency = s.currency AND s.date >= fx.date
     LEFT JOIN fx_first ON fx_first.currency = s.currency
-    WHERE s.date >= $lo::DATE AND s.date < $hi::DATE
+    WHERE s.date >= $lo::DATE AND s.date < $hi::DATE AND s.channel <> 'sales'
     GROUP BY ALL
 ),
 -- measures per (month, channel)

@@ -142,7 +142,7 @@ def compute(con: Any, lo: dt.datetime, hi: dt.datetime, lookback_days: int) -> p
     del s
     sp = _read(con, "spend", "date, channel, cost, currency")
     sp["date"] = pd.to_datetime(sp["date"])
-    sp = sp[in_range(sp["date"])].copy()
+    sp = sp[in_range(sp["date"]) & (sp["channel"] != "sales")].copy()  # marketing spend only
     sp["v"] = _to_usd(sp, rates, "cost", "date")
     sp["month"] = sp["date"].dt.to_period("M").dt.start_time
     parts.append(

@@ -23,6 +23,7 @@ from dashboard.support import (
     same_rows,
 )
 from revlens.api.app import ServerConfig, create_app
+from revlens.demo import truth as T
 
 PAGES = ("/", "/funnel", "/attribution", "/trends", "/plan")
 OVERVIEW_IDS = "leads,mqls,sqls,customers,revenue,spend,cpl,cac,win_rate,marketing_roi"
@@ -363,6 +364,23 @@ def test_trends_offer_every_kpi_and_dimension(logged_in: TestClient, demo: Demo)
     by = page.split('id="f-by"')[1].split("</select>")[0]
     for dim in ("channel", "campaign", "segment", "country", "owner", "product"):
         assert f'value="{dim}"' in by
+
+
+def test_the_filters_offer_marketing_channels_and_campaigns_not_the_sales_cost(
+    logged_in: TestClient,
+) -> None:
+    """The demo's sales-cost spend rows (channel "sales") are no marketing channel: the
+    `spend` measure leaves them out, and so do the channel and campaign choices."""
+    page = logged_in.get("/").text
+
+    def choices(name: str) -> list[str]:
+        form = page.split(f'id="f-{name}"')[1].split("</select>")[0]
+        return re.findall(r'<option value="([^"]+)"', form)
+
+    assert choices("channel") == sorted(c.name for c in T.CHANNELS)
+    campaigns = choices("campaign")
+    assert {"search-brand", "partner-program"} <= set(campaigns)
+    assert not set(campaigns) & set(T.SALES_COST.monthly(0.0))
 
 
 @pytest.mark.parametrize("params", [{}, {"goal": "2,400,000", "per": "quarter"}])

@@ -87,6 +87,7 @@ def test_keys_are_unique_across_chunks() -> None:
     assert len(chunks) == 3
     assert set(chunks[0]) == {t.name for t in TABLES}
     assert not set(chunks[1]) & set(GLOBAL_TABLES)
+    assert set(chunks[2]) & set(GLOBAL_TABLES) == {"spend"}  # its sales-cost rows
     con = duckdb.connect()
     for t in TABLES:
         tbl = pa.concat_tables([c[t.name] for c in chunks if t.name in c])
@@ -161,7 +162,11 @@ def test_write_parquet_streams_chunks(tmp_path: Path) -> None:
         assert parts, t.name
         assert sum(pq.read_metadata(p).num_rows for p in parts) == counts[t.name]
     assert len(list((tmp_path / "contacts").glob("*.parquet"))) == 2
-    assert len(list((tmp_path / "spend").glob("*.parquet"))) == 1
+    # spend: marketing rows with the first chunk, sales-cost rows (a share of every
+    # chunk's won revenue) with the last
+    assert len(list((tmp_path / "spend").glob("*.parquet"))) == 2
+    single = {t.name for t in TABLES if len(list((tmp_path / t.name).glob("*.parquet"))) == 1}
+    assert single == set(GLOBAL_TABLES) - {"spend"}
     again = write_parquet(tmp_path, contacts=500, seed=SEED)  # replaces the old parts
     assert len(list((tmp_path / "contacts").glob("*.parquet"))) == 1
     assert again["contacts"] == 500
@@ -430,8 +435,23 @@ def _lag_table() -> list[str]:
     return lines
 
 
+def _sales_cost_table() -> list[str]:
+    c = T.SALES_COST
+    return [
+        "| row (campaign) | per month (USD) |",
+        "|---|---:|",
+        f"| sales-salaries | {c.reps:g} reps x {c.salary:,.0f} |",
+        f"| sales-tools | {c.reps:g} reps x {c.tools:,.0f} |",
+        f"| sales-commissions | {c.commission:.0%} of the month's won revenue |",
+    ]
+
+
 def test_docs_list_the_true_parameters() -> None:
     text = (Path(__file__).resolve().parents[2] / "docs" / "demo.md").read_text("utf-8")
-    for marker, lines in [("channel-table", _channel_table()), ("lag-table", _lag_table())]:
+    for marker, lines in [
+        ("channel-table", _channel_table()),
+        ("lag-table", _lag_table()),
+        ("sales-cost-table", _sales_cost_table()),
+    ]:
         section = text.split(f"<!-- {marker} -->\n")[1].split(f"<!-- /{marker} -->")[0]
         assert section.splitlines() == lines, f"update the {marker} of docs/demo.md"

@@ -8,13 +8,17 @@ from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import urlencode
 
+from revlens.compile.measures import SALES_COST_CHANNEL
 from revlens.compile.periods import Grain
 from revlens.model.warehouse import Warehouse
 
-# dimension -> the queries whose union lists its values; fixed text, no user input in SQL
+# dimension -> the queries whose union lists its values; fixed text, no user input in SQL.
+# Spend rows of the sales-cost channel are no marketing channel or campaign (the `spend`
+# measure leaves them out), so they offer no choice here.
+_MARKETING_SPEND = f"spend WHERE channel <> '{SALES_COST_CHANNEL}'"
 _OPTION_SQL = {
-    "channel": "SELECT channel FROM touchpoints UNION SELECT channel FROM spend",
-    "campaign": "SELECT campaign FROM touchpoints UNION SELECT campaign FROM spend",
+    "channel": f"SELECT channel FROM touchpoints UNION SELECT channel FROM {_MARKETING_SPEND}",
+    "campaign": f"SELECT campaign FROM touchpoints UNION SELECT campaign FROM {_MARKETING_SPEND}",
     "segment": "SELECT segment FROM contacts",
 }
 GRAINS = tuple(g.value for g in Grain)

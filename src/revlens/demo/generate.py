@@ -20,6 +20,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from revlens.compile.measures import SALES_COST_CHANNEL
 from revlens.demo import truth as T
 from revlens.errors import RevlensError
 from revlens.model.schema import DEFAULT_STAGES, TABLES, ColumnType
@@ -48,7 +49,9 @@ ARROW_TYPES: dict[ColumnType, Any] = {
 }
 
 GLOBAL_TABLES = ("fx_rates", "spend", "audience_snapshots", "social_posts", "targets")
-"""Tables not tied to contacts: generated once, in the first chunk only."""
+"""Tables not tied to contacts: generated once, in the first chunk only; except spend's
+sales-cost rows, which take a share of every chunk's won revenue and so come with the last
+chunk (see `_sales_cost`)."""
 
 IMPORT_ORDER = (
     "fx_rates",  # first: the currency check of money tables looks rates up
@@ -1247,6 +1250,17 @@ class _Chunk:
             },
         )
 
+    def won_revenue(self) -> Floats:
+        """USD closed won per month of the window (EUR deals at the close date's rate, as
+        the `revenue` KPI converts them): what the sales commissions are a share of."""
+        cal = self.cal
+        lines = np.flatnonzero(self.opp_won_closed)
+        close = self.t_close[self.opp_who[lines]]
+        amount = self.opp_amount[lines]
+        usd = np.where(self.opp_eur[lines], amount * cal.rate(close), amount)
+        won = np.bincount(cal.month_of(close), weights=usd, minlength=cal.n_months)
+        return won.astype(np.float64)
+
     def build(self) -> dict[str, pa.Table]:
         self.people()
         self.funnel()
@@ -1271,8 +1285,12 @@ def _scale(cal: Calendar, contacts: int) -> float:
     return (contacts / cal.n_days) / (T.REFERENCE_CONTACTS / T.REFERENCE_DAYS)
 
 
+SPEND_ORDER = [("date", "ascending"), ("channel", "ascending")]
+
+
 def _spend(cal: Calendar, contacts: int, rng: Rng) -> tuple[pa.Table, Floats]:
-    """Spend rows, and the expected (noise-free) spend per month in USD for the targets."""
+    """Marketing spend rows, and the expected (noise-free) spend per month in USD for the
+    targets. The sales-cost rows are `_sales_cost`."""
     scale = _scale(cal, contacts)
     intensity = cal.weights / cal.weights.mean()
     month_of_day = np.searchsorted(cal.month_days, np.arange(cal.n_days), side="right") - 1
@@ -1378,7 +1396,26 @@ def _spend(cal: Calendar, contacts: int, rng: Rng) -> tuple[pa.Table, Floats]:
             "clicks": pa.array(np.concatenate(cols["clicks"]), pa.int64(), mask=~counted),
         },
     )
-    return table.sort_by([("date", "ascending"), ("channel", "ascending")]), expected
+    return table.sort_by(SPEND_ORDER), expected
+
+
+def _sales_cost(cal: Calendar, contacts: int, won_revenue: Floats) -> pa.Table:
+    """Spend rows of the sales-cost channel: per month (on the 1st, in USD) the salaries,
+    tools and commissions of truth.SALES_COST, for `won_revenue` USD won per month."""
+    scale = _scale(cal, contacts)
+    months = [T.SALES_COST.monthly(float(won), scale) for won in won_revenue]
+    campaigns = list(months[0]) if months else []
+    n = len(months) * len(campaigns)
+    return _arrow_table(
+        "spend",
+        {
+            "date": _dates(np.repeat(cal.start_day + cal.month_days[:-1], len(campaigns))),
+            "channel": pa.array(np.full(n, SALES_COST_CHANNEL, dtype=object), pa.string()),
+            "campaign": pa.array(campaigns * len(months), pa.string()),
+            "cost": np.array([m[c] for m in months for c in campaigns], dtype=np.float64),
+            "currency": pa.array(np.full(n, T.REPORTING_CURRENCY, dtype=object), pa.string()),
+        },
+    )
 
 
 def _audiences(cal: Calendar, contacts: int) -> pa.Table:
@@ -1525,22 +1562,33 @@ def generate(
 ) -> Iterator[dict[str, pa.Table]]:
     """Yield the demo data set chunk by chunk: each chunk maps table names to Arrow tables
     with exactly the canonical columns. Tables not tied to contacts (GLOBAL_TABLES) are in
-    the first chunk only. The same arguments always give the same data."""
+    the first chunk only, but for the sales-cost rows of spend, which need every chunk's
+    won deals and come with the last. The same arguments always give the same data."""
     if contacts < 0 or months < 1 or chunk_contacts < 1 or seed < 0:
         raise ValueError("contacts and seed must be >= 0, months and chunk_contacts >= 1")
     cal = make_calendar(end or T.DEFAULT_END, months, seed)
     voc = _vocab(cal)
     n_chunks = max(1, math.ceil(contacts / chunk_contacts))
+    won_revenue = np.zeros(cal.n_months)
     for k in range(n_chunks):
         n = min(chunk_contacts, contacts - k * chunk_contacts)
         out: dict[str, pa.Table] = {}
         if k == 0:
             out.update(_global_tables(cal, contacts, np.random.default_rng([seed, 0])))
         if n > 0:
-            out.update(_Chunk(cal, voc, np.random.default_rng([seed, 1, k]), k, n).build())
+            chunk = _Chunk(cal, voc, np.random.default_rng([seed, 1, k]), k, n)
+            out.update(chunk.build())
+            won_revenue += chunk.won_revenue()
         else:
             out.update(
                 {name: _arrow_table(name, {}) for name in IMPORT_ORDER if name not in GLOBAL_TABLES}
+            )
+        if k == n_chunks - 1:
+            sales = _sales_cost(cal, contacts, won_revenue)
+            out["spend"] = (
+                pa.concat_tables([out["spend"], sales]).sort_by(SPEND_ORDER)
+                if "spend" in out
+                else sales
             )
         yield {name: out[name] for name in IMPORT_ORDER if name in out}
 

@@ -600,6 +600,41 @@ SALES = Sales()
 
 
 @dataclass(frozen=True)
+class SalesCost:
+    """The sales team's monthly cost: spend rows of the sales-cost channel (revlens'
+    `sales_cost`, in `cac_fully_loaded`, never in marketing `spend`), three per month, dated
+    the 1st, in USD: salaries and tools of a team sized to the volume, and commission on the
+    month's won revenue. Deterministic: no random draw beyond the deals themselves.
+
+    Attributes:
+        reps: sales headcount at the reference size (the eight OWNERS); it scales like
+            spend, with leads per day, so the cost per lead is the same at every size.
+        salary: monthly fully loaded salary per rep.
+        tools: monthly sales tools per rep (CRM seat, dialer, data).
+        commission: share of the month's won revenue: the amounts of the deals closed won
+            in the month, EUR ones at the close date's rate (as the `revenue` KPI counts).
+    """
+
+    reps: float = float(len(OWNERS))
+    salary: float = 10_000.0
+    tools: float = 300.0
+    commission: float = 0.10
+
+    def monthly(self, won_revenue: float, scale: float = 1.0) -> dict[str, float]:
+        """A month's rows, campaign -> USD rounded to cents, for `won_revenue` USD closed
+        won in the month and a team of `reps * scale`."""
+        team = self.reps * scale
+        return {
+            "sales-salaries": round(team * self.salary, 2),
+            "sales-tools": round(team * self.tools, 2),
+            "sales-commissions": round(won_revenue * self.commission, 2),
+        }
+
+
+SALES_COST = SalesCost()
+
+
+@dataclass(frozen=True)
 class Meetings:
     """Sales meetings booked by SQLs (and by inbound requests whose outcome is a meeting)."""
 
