@@ -121,7 +121,7 @@ def paths_task(models: tuple[str, ...]) -> Any:
 def journeys_task(conversion: str, models: tuple[str, ...], spark: bool = False) -> Any:
     """`warehouse_attribution(model=..., conversion=..., level="channel", lookback="90d")`
     over the whole 24 months, split in its two steps so the report shows where the time
-    goes: the journeys (engine, then Python objects) and each model."""
+    goes: the journeys (engine, then a columnar journey table) and each model."""
 
     def run(source: str) -> Result:
         from revlens.attribution.warehouse import needs_timing, warehouse_journeys

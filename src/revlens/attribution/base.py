@@ -16,7 +16,14 @@ from typing import ClassVar, Generic, TypeVar
 
 import numpy as np
 
-from revlens.attribution.journeys import FloatArray, Journey, JourneyTable, PathTable, tally
+from revlens.attribution.journeys import (
+    FloatArray,
+    IntArray,
+    Journey,
+    JourneyTable,
+    PathTable,
+    tally,
+)
 
 
 @dataclass(frozen=True)
@@ -78,11 +85,13 @@ class TouchModel(AttributionModel):
         per_count = [self.weights(Journey(("?",) * int(n))) for n in counts.tolist()]
         offset = np.zeros(int(counts[-1]) + 1, dtype=np.int64)
         offset[counts] = np.cumsum(counts) - counts
-        position = np.arange(int(paths.length.sum()), dtype=np.int64) - np.repeat(
-            paths.start, paths.length
-        )
         weights = np.concatenate(per_count)
-        return np.asarray(weights[np.repeat(offset[paths.length], paths.length) + position])
+        return np.asarray(weights[np.repeat(offset[paths.length], paths.length) + paths.position])
+
+    def untimed_choice(self, paths: PathTable) -> IntArray | None:
+        """For models that give each untimed path's whole credit to one of its touches:
+        that touch per path (an index into `paths.touch_channel`); else None."""
+        return None
 
     def credit(self, table: JourneyTable) -> ModelCredit:
         n = len(table.channels)
@@ -90,17 +99,24 @@ class TouchModel(AttributionModel):
         if not len(flat.length):
             zeros = np.zeros(n, dtype=np.float64)
             return ModelCredit(table.channels, zeros, zeros.copy(), notes=self.notes(table))
+        chosen = None if table.timed else self.untimed_choice(table.paths)
+        if chosen is not None:  # weight 1 on one touch: the path's counts go to its channel
+            channel = table.paths.touch_channel[chosen]
+            return ModelCredit(
+                channels=table.channels,
+                conversions=tally(channel, table.paths.conversions, n),
+                value=tally(channel, table.paths.value, n),
+                notes=self.notes(table),
+            )
         weights = None if table.timed else self.untimed_weights(table.paths)
         if weights is None:
             weights = self._weights_per_journey(table.journeys)
         # per touch: its weight times its journey's conversions (value), the same products
         # as one journey at a time, summed per channel in the same order
-        conv = np.repeat(flat.conversions, flat.length)
-        value = np.repeat(flat.value, flat.length)
         return ModelCredit(
             channels=table.channels,
-            conversions=tally(flat.channel, weights * conv, n),
-            value=tally(flat.channel, weights * value, n),
+            conversions=tally(flat.channel, weights * flat.touch_conversions, n),
+            value=tally(flat.channel, weights * flat.touch_value, n),
             notes=self.notes(table),
         )
 

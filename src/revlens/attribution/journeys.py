@@ -217,6 +217,13 @@ class PathTable:
         return out
 
     @cached_property
+    def position(self) -> IntArray:
+        """Each touch's place in its path (0 for the first)."""
+        return np.arange(len(self.touch_channel), dtype=np.int64) - np.repeat(
+            self.start, self.length
+        )
+
+    @cached_property
     def paths(self) -> tuple[tuple[str, ...], ...]:
         names = np.array(self.channels, dtype=object)[self.touch_channel].tolist()
         ends = (self.start + self.length).tolist()
@@ -254,6 +261,16 @@ class TouchArrays:
     length: IntArray
     conversions: FloatArray
     value: FloatArray
+
+    @cached_property
+    def touch_conversions(self) -> FloatArray:
+        """Each touch's journey's conversions (shared by the rule-based models)."""
+        return np.repeat(self.conversions, self.length)
+
+    @cached_property
+    def touch_value(self) -> FloatArray:
+        """Each touch's journey's value."""
+        return np.repeat(self.value, self.length)
 
 
 @dataclass(frozen=True)

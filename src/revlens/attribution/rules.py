@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 
 from revlens.attribution.base import TouchModel
-from revlens.attribution.journeys import FloatArray, Journey, JourneyTable, PathTable
+from revlens.attribution.journeys import FloatArray, IntArray, Journey, JourneyTable, PathTable
 from revlens.errors import RevlensError
 
 
@@ -61,6 +61,9 @@ class FirstTouch(TouchModel):
     def weights(self, journey: Journey) -> FloatArray:
         return _one_hot(len(journey.channels), 0)
 
+    def untimed_choice(self, paths: PathTable) -> IntArray | None:
+        return paths.start
+
 
 class LastTouch(TouchModel):
     """Last touch (last interaction): all credit to the last touch before the conversion
@@ -74,6 +77,9 @@ class LastTouch(TouchModel):
 
     def weights(self, journey: Journey) -> FloatArray:
         return _one_hot(len(journey.channels), len(journey.channels) - 1)
+
+    def untimed_choice(self, paths: PathTable) -> IntArray | None:
+        return paths.start + paths.length - 1
 
 
 class LastNonDirectTouch(TouchModel):
@@ -94,17 +100,12 @@ class LastNonDirectTouch(TouchModel):
                 return _one_hot(n, i)
         return _one_hot(n, n - 1)
 
-    def untimed_weights(self, paths: PathTable) -> FloatArray | None:
-        if not paths.size:
-            return None
+    def untimed_choice(self, paths: PathTable) -> IntArray | None:
         direct = np.array([c.casefold() in self.direct for c in paths.channels], dtype=np.bool_)
         touch = np.arange(len(paths.touch_channel), dtype=np.int64)
         candidate = np.where(direct[paths.touch_channel], -1, touch)
-        last_non_direct = np.maximum.reduceat(candidate, paths.start)
-        last = paths.start + paths.length - 1
-        w = np.zeros(len(touch), dtype=np.float64)
-        w[np.where(last_non_direct >= 0, last_non_direct, last)] = 1.0
-        return w
+        last_non_direct = np.maximum.reduceat(candidate, paths.start) if paths.size else touch
+        return np.where(last_non_direct >= 0, last_non_direct, paths.start + paths.length - 1)
 
     def describe(self) -> str:
         return f"{self.name} (direct = {', '.join(sorted(self.direct))})"
