@@ -18,8 +18,9 @@ from typing import Any, Literal
 import ibis
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from revlens.attribution.journeys import Journey, JourneyTable, encode_paths
+from revlens.attribution.journeys import Journey, JourneyTable, numpy_view
 from revlens.compile.context import Context
 from revlens.errors import RevlensError
 from revlens.model.warehouse import Reader
@@ -98,7 +99,8 @@ def journeys_of(
     """The journeys of the conversions `conv` (conv_id, contact_id, conv_ts, value), with
     the touches inside `ctx`'s lookback before each, and the non-converting journeys of the
     contacts touched in [lo, hi). The KPI engine fits data-driven models on these too."""
-    touches = ctx.cached(f"journey_touches:{level}", lambda: _labelled_touches(ctx, level))
+    names: list[str] = ctx.kept(f"journey_labels:{level}", lambda: _labels(ctx, level))
+    touches = ctx.cached(f"journey_touches:{level}", lambda: _labelled_touches(ctx, level, names))
     window = ibis.interval(days=ctx.lookback_days)
     pairs = conv.join(
         touches,
@@ -117,70 +119,73 @@ def journeys_of(
     )
     in_order = gathered.steps.sort()
     gathered = gathered.mutate(
-        path=in_order.map(lambda step: step.label),
+        path=in_order.map(lambda step: step.code),
         days=in_order.map(lambda step: step.days),
     ).drop("steps")
     converted = conv.anti_join(gathered, "conv_id").select(
-        path=ibis.literal([], type="array<string>"), value=conv.value
+        path=ibis.literal([], type="array<int32>"), value=conv.value
     )
     parts = _non_converting(touches, conv, lo, hi)
     if timed:
         rows = gathered.to_pyarrow().to_pylist()
         empty = converted.to_pyarrow().to_pylist()
         null_rows = [r for nulls in parts for r in nulls.to_pyarrow().to_pylist()]
-        return JourneyTable.build(_timed(rows, empty, null_rows))
+        return JourneyTable.build(_timed(rows, empty, null_rows, names))
     paths = gathered.select(path=gathered.path, value=gathered.value)
     agg = ibis.union(paths, converted, distinct=False)
-    grouped = agg.group_by(_path_key(agg.path)).aggregate(
-        path=agg.path.first(),
+    grouped = agg.group_by("path").aggregate(
         conversions=agg.count().cast("float64"),
         nulls=ibis.literal(0.0),
         value=agg.value.sum().cast("float64"),
     )
-    counted = [grouped.drop("key").to_pyarrow()]
+    counted = [grouped.to_pyarrow()]
     for nulls in parts:  # identical paths counted per part (and summed over the parts below)
-        null_agg = nulls.group_by(_path_key(nulls.path)).aggregate(
-            path=nulls.path.first(),
+        null_agg = nulls.group_by("path").aggregate(
             conversions=ibis.literal(0.0),
             nulls=nulls.count().cast("float64"),
             value=ibis.literal(0.0),
         )
-        counted.append(null_agg.drop("key").to_pyarrow())
-    return _table_of_paths(pa.concat_tables(counted, promote_options="permissive"))
+        counted.append(null_agg.to_pyarrow())
+    return _table_of_paths(pa.concat_tables(counted, promote_options="permissive"), names)
 
 
-def _path_key(path: Any) -> Any:
-    """A path as one string to group by (unit separator: not in channel names)."""
-    return path.join("\x1f").name("key")
-
-
-def _table_of_paths(counted: pa.Table) -> JourneyTable:
-    """The engine's distinct paths with their counts, as a journey table (no Journey
-    objects: a million paths are a few arrays). Value is never negative or missing."""
-    encoded = encode_paths(counted["path"].combine_chunks())
-    if encoded is None:  # no rows: the engine typed the empty column otherwise
-        encoded = ([], np.zeros(0, dtype=np.int32), np.zeros(counted.num_rows, dtype=np.int64))
-    names, touch, length = encoded
+def _table_of_paths(counted: pa.Table, names: list[str]) -> JourneyTable:
+    """The engine's distinct paths (lists of label codes) with their counts, as a journey
+    table (no Journey objects: a million paths are a few arrays). Value is never negative
+    or missing."""
+    path = counted["path"].combine_chunks()
+    touch = pc.list_flatten(path).cast(pa.int32())
+    length = pc.fill_null(pc.list_value_length(path), 0).cast(pa.int64())
     value = np.nan_to_num(counted["value"].to_numpy(), nan=0.0)
     return JourneyTable.from_arrays(
         names,
-        touch,
-        length,
+        numpy_view(touch, np.int32),
+        numpy_view(length, np.int64),
         conversions=counted["conversions"].to_numpy(),
         nulls=counted["nulls"].to_numpy(),
         value=np.maximum(value, 0.0),
     )
 
 
-def _labelled_touches(ctx: Context, level: str) -> Any:
-    """(t_contact, t_ts, t_id, label) of the touches with a `level` value: only the one
-    dimension the journeys need (materialised once: journeys scan it twice), not all five
-    of `contact_touches()`."""
+def _labels(ctx: Context, level: str) -> list[str]:
+    """The `level` values the touchpoints carry, sorted: touches are gathered as their
+    numbers (small integers sort and group faster in the engine than names)."""
+    tp = ctx.table("touchpoints")  # every value, stitched to a contact or not: one scan
+    found = tp.filter(tp[level].notnull()).select(label=tp[level]).distinct().to_pyarrow()
+    return sorted(str(v) for v in found["label"].to_pylist())
+
+
+def _labelled_touches(ctx: Context, level: str, names: list[str]) -> Any:
+    """(t_contact, t_ts, t_id, code) of the touches with a `level` value, `code` its index
+    in `names`: only the one dimension the journeys need (materialised once: journeys scan
+    it twice), not all five of `contact_touches()`."""
     touches = ctx.touches([level])
-    touches = touches.select(
-        t_contact="contact_id", t_ts="ts", t_id="touchpoint_id", label=touches[level]
+    codes = ibis.memtable(
+        {"c_label": names, "code": list(range(len(names)))},
+        schema={"c_label": "string", "code": "int32"},
     )
-    return touches.filter(touches.label.notnull())
+    coded = touches.join(codes, touches[level] == codes.c_label)
+    return coded.select(t_contact="contact_id", t_ts="ts", t_id="touchpoint_id", code="code")
 
 
 def milestones(ctx: Context) -> Any:
@@ -211,7 +216,7 @@ def _non_converting(touches: Any, conv: Any, lo: Any, hi: Any) -> list[Any]:
         part = rest if n == 1 else rest.filter(((rest.t_contact.hash() % n) + n) % n == k)
         grouped = part.group_by("t_contact").aggregate(steps=_step(part).collect())
         parts.append(
-            grouped.select("t_contact", path=grouped.steps.sort().map(lambda step: step.label))
+            grouped.select("t_contact", path=grouped.steps.sort().map(lambda step: step.code))
         )
     return parts
 
@@ -219,11 +224,14 @@ def _non_converting(touches: Any, conv: Any, lo: Any, hi: Any) -> list[Any]:
 def _step(touches: Any, **extra: Any) -> Any:
     """One touch as a struct whose natural order is the touch order (time, then id): a
     collected array of them is sorted in the engine, as Spark has no ordered aggregates."""
-    return ibis.struct({"ts": touches.t_ts, "id": touches.t_id, "label": touches.label, **extra})
+    return ibis.struct({"ts": touches.t_ts, "id": touches.t_id, "code": touches.code, **extra})
 
 
 def _timed(
-    rows: list[dict[str, Any]], empty: list[dict[str, Any]], nulls: list[dict[str, Any]]
+    rows: list[dict[str, Any]],
+    empty: list[dict[str, Any]],
+    nulls: list[dict[str, Any]],
+    names: list[str],
 ) -> list[Journey]:
     out = []
     for r in rows:
@@ -232,7 +240,7 @@ def _timed(
         opp = r["opp_i"] if r["opp_i"] is not None and 0 <= r["opp_i"] < n else None
         out.append(
             Journey(
-                channels=tuple(r["path"]),
+                channels=tuple(names[c] for c in r["path"]),
                 value=max(0.0, float(r["value"] or 0)),
                 days_before=tuple(max(0.0, float(d)) for d in r["days"]),
                 lead_touch=lead,
@@ -241,7 +249,9 @@ def _timed(
             )
         )
     out += [Journey(channels=(), value=max(0.0, float(r["value"] or 0))) for r in empty]
-    out += [Journey(channels=tuple(r["path"]), conversions=0, nulls=1) for r in nulls]
+    out += [
+        Journey(channels=tuple(names[c] for c in r["path"]), conversions=0, nulls=1) for r in nulls
+    ]
     return out
 
 
