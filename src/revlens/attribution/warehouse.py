@@ -100,7 +100,7 @@ def journeys_of(
     the touches inside `ctx`'s lookback before each, and the non-converting journeys of the
     contacts touched in [lo, hi). The KPI engine fits data-driven models on these too."""
     names: list[str] = ctx.kept(f"journey_labels:{level}", lambda: _labels(ctx, level))
-    touches = ctx.cached(f"journey_touches:{level}", lambda: _labelled_touches(ctx, level, names))
+    touches = ctx.cached(f"journey_touches:{level}", lambda: _labelled_touches(ctx, level))
     window = ibis.interval(days=ctx.lookback_days)
     pairs = conv.join(
         touches,
@@ -167,23 +167,27 @@ def _table_of_paths(counted: pa.Table, names: list[str]) -> JourneyTable:
     )
 
 
-def _labels(ctx: Context, level: str) -> list[str]:
-    """The `level` values the touchpoints carry, sorted: touches are gathered as their
-    numbers (small integers sort and group faster in the engine than names)."""
+def _label_codes(ctx: Context, level: str) -> Any:
+    """(c_label, code) of every `level` value of the touchpoints, numbered 0, 1, ... in
+    their order: touches are gathered as these numbers (small integers sort and group faster
+    in the engine than names). Built in the engine, as a table both engines can join."""
     tp = ctx.table("touchpoints")  # every value, stitched to a contact or not: one scan
-    found = tp.filter(tp[level].notnull()).select(label=tp[level]).distinct().to_pyarrow()
-    return sorted(str(v) for v in found["label"].to_pylist())
+    labels = tp.filter(tp[level].notnull()).select(c_label=tp[level]).distinct()
+    return labels.mutate(code=ibis.dense_rank().over(order_by=labels.c_label).cast("int32"))
 
 
-def _labelled_touches(ctx: Context, level: str, names: list[str]) -> Any:
-    """(t_contact, t_ts, t_id, code) of the touches with a `level` value, `code` its index
-    in `names`: only the one dimension the journeys need (materialised once: journeys scan
-    it twice), not all five of `contact_touches()`."""
+def _labels(ctx: Context, level: str) -> list[str]:
+    """The names of the label codes, in code order."""
+    codes = _label_codes(ctx, level)
+    return [str(v) for v in codes.order_by("code").to_pyarrow()["c_label"].to_pylist()]
+
+
+def _labelled_touches(ctx: Context, level: str) -> Any:
+    """(t_contact, t_ts, t_id, code) of the touches with a `level` value, `code` its number
+    (see `_label_codes`): only the one dimension the journeys need (materialised once:
+    journeys scan it twice), not all five of `contact_touches()`."""
     touches = ctx.touches([level])
-    codes = ibis.memtable(
-        {"c_label": names, "code": list(range(len(names)))},
-        schema={"c_label": "string", "code": "int32"},
-    )
+    codes = _label_codes(ctx, level)
     coded = touches.join(codes, touches[level] == codes.c_label)
     return coded.select(t_contact="contact_id", t_ts="ts", t_id="touchpoint_id", code="code")
 
