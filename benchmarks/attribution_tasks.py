@@ -143,7 +143,8 @@ def journeys_task(conversion: str, models: tuple[str, ...], spark: bool = False)
         phases = {"journeys": time.perf_counter() - t0}
         credit = attribute_timed(journeys, models, phases)
         secs = time.perf_counter() - t0
-        phases["distinct journeys"] = float(len(journeys))
+        distinct = len(journeys.journeys) if journeys.timed else journeys.paths.size
+        phases["distinct journeys"] = float(distinct + journeys.has_empty)
         return secs, sum(len(v) for v in credit.values()), credit, phases
 
     return run
