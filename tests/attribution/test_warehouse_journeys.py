@@ -12,6 +12,7 @@ import pytest
 
 from journeys import deal, journeys_for, load_rows, stage, touch
 from revlens.attribution import attribute
+from revlens.attribution import warehouse as journeys_module
 from revlens.attribution.journeys import JourneyTable
 from revlens.attribution.warehouse import warehouse_journeys
 from revlens.errors import UnknownName
@@ -99,6 +100,18 @@ def test_lead_journeys_counted_in_the_engine(wh: Warehouse, on_engine: OnEngine)
     assert credit[("first_touch", "referral")] == 1 and credit[("last_touch", "email")] == 1
     assert credit[("linear", "paid_search")] == pytest.approx(1 / 3)
     assert result.total_conversions == 3
+
+
+def test_journeys_gathered_in_parts_are_the_same(
+    wh: Warehouse, on_engine: OnEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many touches are gathered a share of the contacts at a time (the engine cannot spill
+    the lists): with a part per touch the paths and counts do not change."""
+    whole = paths(warehouse_journeys(on_engine(wh), "lead", start=START, end=END))
+    monkeypatch.setattr(journeys_module, "PART_TOUCHES", 1)
+    in_parts = paths(warehouse_journeys(on_engine(wh), "lead", start=START, end=END))
+    assert in_parts == whole
+    assert whole[("social", "email")] == (0, 0.0, 1)
 
 
 def test_revenue_journeys_carry_value_timing_and_milestones(

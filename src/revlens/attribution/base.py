@@ -115,8 +115,8 @@ class TouchModel(AttributionModel):
         # as one journey at a time, summed per channel in the same order
         return ModelCredit(
             channels=table.channels,
-            conversions=tally(flat.channel, weights * flat.touch_conversions, n),
-            value=tally(flat.channel, weights * flat.touch_value, n),
+            conversions=tally(flat.index, weights * flat.touch_conversions, n),
+            value=tally(flat.index, weights * flat.touch_value, n),
             notes=self.notes(table),
         )
 

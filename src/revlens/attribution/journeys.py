@@ -263,6 +263,11 @@ class TouchArrays:
     value: FloatArray
 
     @cached_property
+    def index(self) -> IntArray:
+        """`channel` as the index type `bincount` wants (converted once, not per tally)."""
+        return self.channel.astype(np.intp)
+
+    @cached_property
     def touch_conversions(self) -> FloatArray:
         """Each touch's journey's conversions (shared by the rule-based models)."""
         return np.repeat(self.conversions, self.length)

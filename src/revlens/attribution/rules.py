@@ -125,6 +125,9 @@ class Linear(TouchModel):
         n = len(journey.channels)
         return np.full(n, 1.0 / n, dtype=np.float64)
 
+    def untimed_weights(self, paths: PathTable) -> FloatArray | None:
+        return np.repeat(1.0 / paths.length, paths.length) if paths.size else None
+
 
 class TimeDecay(TouchModel):
     """Time decay: a touch `d` days before the conversion weighs `2 ** (-d / half_life)`,

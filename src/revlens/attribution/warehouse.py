@@ -40,6 +40,8 @@ TIMED_MODELS = {"time_decay"}
 PART_TOUCHES = 20_000_000
 """Touches of non-converting journeys gathered per query, at most (see _non_converting)."""
 MILESTONE_MODELS = {"w_shaped", "full_path"}
+BUCKETS = 1024
+"""Contacts are hashed into this many buckets; the parts of _non_converting are sets of them."""
 
 
 def conversions(ctx: Context, kind: str, lo: Any, hi: Any) -> Any:
@@ -189,7 +191,14 @@ def _labelled_touches(ctx: Context, level: str) -> Any:
     touches = ctx.touches([level])
     codes = _label_codes(ctx, level)
     coded = touches.join(codes, touches[level] == codes.c_label)
-    return coded.select(t_contact="contact_id", t_ts="ts", t_id="touchpoint_id", code="code")
+    return coded.select(
+        t_contact="contact_id",
+        t_ts="ts",
+        t_id="touchpoint_id",
+        code="code",
+        # the contact's bucket for gathering in parts (hashed once here, not once per part)
+        bucket=(((coded.contact_id.hash() % BUCKETS) + BUCKETS) % BUCKETS).cast("int16"),
+    )
 
 
 def milestones(ctx: Context) -> Any:
@@ -207,17 +216,17 @@ def milestones(ctx: Context) -> Any:
 
 def _non_converting(touches: Any, conv: Any, lo: Any, hi: Any) -> list[Any]:
     """Contacts touched in the range that did not convert in it: their touches of the
-    range, in order, as one journey each. In parts (contacts split by a hash of their id)
+    range, in order, as one journey each. In parts (contacts split by their bucket)
     when the range holds more than PART_TOUCHES touches: gathering every contact's touches
     into lists is a hash aggregate the engine cannot spill (DuckDB ran out of its 6GB at
     10M contacts, 127M touches), and each part needs only its share of the memory."""
     inside = touches.filter((touches.t_ts >= lo) & (touches.t_ts < hi))
     rest = inside.anti_join(conv.select("contact_id"), inside.t_contact == conv.contact_id)
     count = int(inside.count().execute())
-    n = max(1, math.ceil(count / PART_TOUCHES))
+    n = min(BUCKETS, max(1, math.ceil(count / PART_TOUCHES)))
     parts = []
     for k in range(n):
-        part = rest if n == 1 else rest.filter(((rest.t_contact.hash() % n) + n) % n == k)
+        part = rest if n == 1 else rest.filter(rest.bucket % n == k)
         grouped = part.group_by("t_contact").aggregate(steps=_step(part).collect())
         parts.append(
             grouped.select("t_contact", path=grouped.steps.sort().map(lambda step: step.code))
