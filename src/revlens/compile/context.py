@@ -178,8 +178,8 @@ class Context:
         its touches and the first pair kept by a ROW_NUMBER partitioned by that number: no
         join back, and a sort that DuckDB spills under its memory limit, where the arg-min's
         hash aggregate over hundreds of millions of (event, touch) pairs ran out of memory.
-        Partitioning by one integer instead of the row's columns (strings among them) makes
-        the sort ~15% cheaper."""
+        Partitioning by one integer instead of the row's columns (strings among them) took
+        ~15% less CPU at 1M contacts (benchmarks/RESULTS.md)."""
         dims = list(self.marketing_dims if dims is None else dims)
         keep = [c for c in events.columns if c not in MARKETING_DIMS]
         nulls = {d: ibis.null().cast("string") for d in MARKETING_DIMS if d not in dims}
