@@ -1,5 +1,6 @@
 """Where the time (and memory) of a revlens KPI query goes: the shared stage dates, the one
-batched query of the first-touch measures (`_Evaluator.prefetch`), then each other measure's
+batched query of the first-touch measures (`_Evaluator.prefetch`), the one scan per family
+of variant measures (`_Evaluator.prefetch_families`: the sessions), then each other measure's
 aggregate, each timed on its own through the same Ibis expressions `run_kpis` builds, by
 month x channel over the benchmark range.
 
@@ -129,8 +130,11 @@ def profile(db: str, everything: bool = False) -> dict[str, float]:
         if not everything:
             label = f"(batch) first touch: {', '.join(batched)}"
         out[label] = out.pop("(batch)")
+        step("(families)", lambda: ev.prefetch_families(specs))
+        families = [name for name, _ in ev.measures if name not in batched]
+        out[f"(families) one scan: {', '.join(families)}"] = out.pop("(families)")
         for label, (name, params) in steps.items():
-            if name not in batched:
+            if name not in batched and name not in families:
                 step(label, lambda n=name, p=params: ev.measure(n, p))
     finally:
         ctx.release()

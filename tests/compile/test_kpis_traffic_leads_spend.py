@@ -29,7 +29,7 @@ from journeys import (
 )
 from revlens.catalog.spec import Catalog, load_catalog
 from revlens.compile.measures import MEASURES
-from revlens.compile.query import KpiQuery, KpiResult, run_kpis
+from revlens.compile.query import KpiQuery, KpiResult, _Evaluator, query_context, run_kpis
 from revlens.model.warehouse import Reader, Warehouse
 from two_engines import OnEngine
 
@@ -674,3 +674,29 @@ def test_empty_periods_give_zero_counts_and_null_ratios(reader: Reader, catalog:
     ):
         assert got[kpi]["value"] is None, kpi
     assert got["cpl"]["denominator"] == 0 and got["roas"]["denominator"] == 0
+
+
+@pytest.mark.parametrize("by", [("channel",), ("owner",)])
+def test_session_variants_in_one_scan_equal_their_own_queries(
+    reader: Reader, catalog: Catalog, by: tuple[str, ...]
+) -> None:
+    """The session measures summed in one scan (`prefetch_families`) give each measure the
+    cells of its own query: the same sums, and a cell only where the measure kept a row."""
+    query = KpiQuery(
+        kpis=("bounce_rate", "pages_per_session", "social_click_through"),
+        start=START,
+        end=END,
+        grain="month",
+        by=by,
+    )
+    ctx = query_context(reader, query)
+    together = _Evaluator(ctx, catalog, query, START, END)
+    together.prefetch_families([catalog.get(k) for k in query.kpis])
+    alone = _Evaluator(ctx, catalog, query, START, END)
+    try:
+        names = sorted(name for name, _ in together.measures)
+        assert names == ["bounced_sessions", "pageviews", "sessions", "social_sessions"]
+        for (name, params), agg in together.measures.items():
+            assert agg == alone.measure(name, dict(params)), name
+    finally:
+        ctx.release()

@@ -183,23 +183,26 @@ class Context:
         arg-min (arg-max) over the key (touch time, touchpoint id), which DuckDB and Spark
         both run (FIRST ... ORDER BY, MIN_BY), and joined back on it, so the result does not
         depend on row order. With `unique_rows` (no two rows of `events` alike, as in the
-        batched first-touch query, which can be large) each row is left-joined to its
-        touches and the first pair kept by a ROW_NUMBER per row: no join back, and a sort
-        that DuckDB spills under its memory limit, where the arg-min's hash aggregate over
-        hundreds of millions of (event, touch) pairs ran out of memory."""
+        batched first-touch query, which can be large) each row is numbered, left-joined to
+        its touches and the first pair kept by a ROW_NUMBER partitioned by that number: no
+        join back, and a sort that DuckDB spills under its memory limit, where the arg-min's
+        hash aggregate over hundreds of millions of (event, touch) pairs ran out of memory.
+        Partitioning by one integer instead of the row's columns (strings among them) took
+        ~15% less CPU at 1M contacts (benchmarks/RESULTS.md)."""
         dims = list(self.marketing_dims if dims is None else dims)
         keep = [c for c in events.columns if c not in MARKETING_DIMS]
         nulls = {d: ibis.null().cast("string") for d in MARKETING_DIMS if d not in dims}
         if not dims:
             return events.select(*keep, **nulls)
         if unique_rows:
-            pairs = self._touch_pairs(events.select(*keep), dims, left=True)
+            rows = events.select(*keep).mutate(_row=ibis.row_number())
+            pairs = self._touch_pairs(rows, dims, left=True)
             order = (
                 [pairs.t_ts, pairs.t_id]
                 if which == "first"
                 else [ibis.desc(pairs.t_ts), ibis.desc(pairs.t_id)]
             )
-            ranked = pairs.mutate(_rank=ibis.row_number().over(group_by=keep, order_by=order))
+            ranked = pairs.mutate(_rank=ibis.row_number().over(group_by="_row", order_by=order))
             ranked = ranked.filter(ranked._rank == 0)
             return ranked.select(*keep, **{d: ranked[f"t_{d}"] for d in dims}, **nulls)
         moments = events.select("contact_id", "ts").distinct()

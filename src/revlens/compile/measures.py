@@ -35,9 +35,31 @@ class Measure:
     distinct: bool = False  # count distinct `entity` per bucket instead of summing `value`
     per_entity: bool = False  # distribution over entities: each one's largest value per bucket
     defaults: dict[str, float] = field(default_factory=dict)
+    variant: Variant | None = None  # the rows of a family it keeps and sums, when it has one
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A measure that is its family's rows with its own filter (`keep`, default every row)
+    and value (default 1 per row): the measures of one family are summed in one scan of
+    those rows (`family_events`) instead of one query each."""
+
+    family: str
+    keep: Callable[[Any], Any] | None = None
+    value: Callable[[Any], Any] | None = None
+
+
+@dataclass(frozen=True)
+class Family:
+    """Rows several measures read: `rows(ctx)` builds them, `emit(rows, value, extra)` puts
+    them in the event shape with `value` and the `extra` columns."""
+
+    rows: Callable[[Context], Any]
+    emit: Callable[[Any, Any, dict[str, Any]], Any]
 
 
 MEASURES: dict[str, Measure] = {}
+FAMILIES: dict[str, Family] = {}
 
 
 def measure(
@@ -50,6 +72,7 @@ def measure(
     distinct: bool = False,
     per_entity: bool = False,
     defaults: dict[str, float] | None = None,
+    variant: Variant | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         MEASURES[name] = Measure(
@@ -62,16 +85,55 @@ def measure(
             distinct,
             per_entity,
             defaults or {},
+            variant,
         )
         return fn
 
     return register
 
 
+def variant_measure(
+    name: str, description: str, tables: tuple[str, ...], variant: Variant, **options: Any
+) -> None:
+    """Register a summed event measure that is a variant of a family's rows; alone it is
+    the family's kept rows with its value (`family_events` with one variant, filtered)."""
+
+    def build(ctx: Context, p: dict[str, float]) -> Any:
+        fam = FAMILIES[variant.family]
+        rows = fam.rows(ctx)
+        if variant.keep is not None:
+            rows = rows.filter(variant.keep(rows))
+        return fam.emit(rows, 1.0 if variant.value is None else variant.value(rows), {})
+
+    measure(name, description, tables, variant=variant, **options)(build)
+
+
+def family_events(ctx: Context, family: str, variants: list[Variant]) -> Any:
+    """The family's rows once, in the event shape, with `_keep<i>` (whether variant i keeps
+    the row) and `_value<i>` (its value) for each variant: summing `_value<i>` where
+    `_keep<i>` gives each variant's measure from one scan."""
+    fam = FAMILIES[family]
+    rows = fam.rows(ctx)
+    extra: dict[str, Any] = {}
+    for i, v in enumerate(variants):
+        extra[f"_keep{i}"] = ibis.literal(True) if v.keep is None else v.keep(rows)
+        value = ibis.literal(1.0) if v.value is None else v.value(rows)
+        extra[f"_value{i}"] = value.cast("float64")
+    return fam.emit(rows, 1.0, extra)
+
+
 def events(
-    table: Any, ts: Any, value: Any = 1.0, *, contact: Any = None, entity: Any = None, **dims: Any
+    table: Any,
+    ts: Any,
+    value: Any = 1.0,
+    *,
+    contact: Any = None,
+    entity: Any = None,
+    extra: dict[str, Any] | None = None,
+    **dims: Any,
 ) -> Any:
-    """The standard event shape: ts, value, contact_id, entity and every dimension column."""
+    """The standard event shape: ts, value, contact_id, entity and every dimension column
+    (then the `extra` columns, for a family's variants)."""
     cols: dict[str, Any] = {
         "ts": ts.cast("timestamp"),
         "value": ibis.literal(value).cast("float64")
@@ -82,7 +144,7 @@ def events(
     }
     for d in DIMENSIONS:
         cols[d] = dims[d].cast("string") if d in dims else NULL_STR
-    return table.select(**cols)
+    return table.select(**cols, **(extra or {}))
 
 
 # -- A. reach, traffic, engagement ------------------------------------------------------
@@ -100,38 +162,32 @@ def _sessions(ctx: Context, *, resolve: bool = True) -> Any:
     return s.mutate(resolved=ibis.coalesce(s.contact_id, s.i_contact))
 
 
-def _session_events(s: Any, value: Any = 1.0, entity: Any = None) -> Any:
+def _session_events(s: Any, value: Any = 1.0, extra: dict[str, Any] | None = None) -> Any:
     return events(
-        s, s.ts, value, contact=s.resolved, entity=entity, **{d: s[d] for d in MARKETING_DIMS}
+        s, s.ts, value, contact=s.resolved, extra=extra, **{d: s[d] for d in MARKETING_DIMS}
     )
 
 
-@measure("sessions", "web sessions (touch_type = session)", ("touchpoints",), direct=MARKETING_DIMS)
-def sessions(ctx: Context, p: dict[str, float]) -> Any:
-    return _session_events(_sessions(ctx, resolve=ctx.contact_dims))
-
-
-@measure("bounced_sessions", "sessions with is_bounce", ("touchpoints",), direct=MARKETING_DIMS)
-def bounced_sessions(ctx: Context, p: dict[str, float]) -> Any:
-    s = _sessions(ctx, resolve=ctx.contact_dims)
-    return _session_events(s.filter(s.is_bounce.fill_null(False)))
-
-
-@measure("pageviews", "pageviews of sessions", ("touchpoints",), direct=MARKETING_DIMS)
-def pageviews(ctx: Context, p: dict[str, float]) -> Any:
-    s = _sessions(ctx, resolve=ctx.contact_dims)
-    return _session_events(s, s.pageviews.fill_null(0))
-
-
-@measure(
-    "social_sessions",
-    "sessions whose channel is a social one (its name contains 'social')",
-    ("touchpoints",),
-    direct=MARKETING_DIMS,
-)
-def social_sessions(ctx: Context, p: dict[str, float]) -> Any:
-    s = _sessions(ctx, resolve=ctx.contact_dims)
-    return _session_events(s.filter(s.channel.lower().contains("social")))
+FAMILIES["sessions"] = Family(lambda ctx: _sessions(ctx, resolve=ctx.contact_dims), _session_events)
+for _name, _text, _variant in (
+    ("sessions", "web sessions (touch_type = session)", Variant("sessions")),
+    (
+        "bounced_sessions",
+        "sessions with is_bounce",
+        Variant("sessions", keep=lambda s: s.is_bounce.fill_null(False)),
+    ),
+    (
+        "pageviews",
+        "pageviews of sessions",
+        Variant("sessions", value=lambda s: s.pageviews.fill_null(0)),
+    ),
+    (
+        "social_sessions",
+        "sessions whose channel is a social one (its name contains 'social')",
+        Variant("sessions", keep=lambda s: s.channel.lower().contains("social")),
+    ),
+):
+    variant_measure(_name, _text, ("touchpoints",), _variant, direct=MARKETING_DIMS)
 
 
 @measure(

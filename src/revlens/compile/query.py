@@ -24,7 +24,7 @@ from revlens.compile.context import (
 )
 from revlens.compile.credit import fitted_channel_weights, is_single_touch, kpi_model, model_of
 from revlens.compile.filters import check_filters, keep_filtered, widened
-from revlens.compile.measures import MEASURES, Measure
+from revlens.compile.measures import MEASURES, Measure, family_events
 from revlens.compile.periods import (
     Calendar,
     Grain,
@@ -319,6 +319,52 @@ class _Evaluator:
         for tag, key in tags.items():
             self.measures[key] = _Agg(values[tag], {})
 
+    def prefetch_families(self, specs: list[KpiSpec]) -> None:
+        """Sum the measures of `specs` that are variants of one family's rows (sessions,
+        bounced sessions, pageviews, ...) in one scan of those rows per family, where each
+        would take its own query; only when no variant needs a touch's dimensions (a split
+        would not carry the variants' columns). The results go where `measure` finds them."""
+        needed: dict[tuple[Any, ...], Measure] = {}
+        for spec in specs:
+            self._needed(spec.id, {}, needed)
+        touched = [d for d in self.query.base_dims() if d in MARKETING_DIMS]
+        families: dict[str, list[tuple[tuple[Any, ...], Measure]]] = {}
+        for key, m in needed.items():
+            if key in self.measures or m.variant is None or any(d not in m.direct for d in touched):
+                continue
+            families.setdefault(m.variant.family, []).append((key, m))
+        for family, members in families.items():
+            if len(members) > 1:
+                self._family(family, members)
+
+    def _family(self, family: str, members: list[tuple[tuple[Any, ...], Measure]]) -> None:
+        variants = [m.variant for _, m in members if m.variant is not None]
+        events = family_events(self.ctx, family, variants)
+        lo, hi = self._bounds()
+        events = events.filter((events.ts >= lo) & (events.ts < hi))
+        events = self._with_dims(events, members[0][1])
+        events = events.mutate(
+            bucket=bucket_expr(events.ts, self.query.grain, self.cal, self.start)
+        )
+        sums: dict[str, Any] = {}
+        for i in range(len(members)):
+            keep = events[f"_keep{i}"]
+            sums[f"v{i}"] = events[f"_value{i}"].sum(where=keep)
+            sums[f"n{i}"] = events.count(where=keep)
+        by = list(self.query.by)
+        df = events.group_by(["bucket", *by]).aggregate(**sums).execute()
+        values: list[dict[Key, float | None]] = [{} for _ in members]
+        for r in df.to_dict("records"):
+            period = self.by_bucket.get(_date(r["bucket"]))
+            if period is None:
+                continue
+            cell = (period.start, tuple(_dim(r[d]) for d in by))
+            for i, found in enumerate(values):
+                if r[f"n{i}"] > 0:  # as a query of its own: a key only where it kept a row
+                    found[cell] = _num(r[f"v{i}"])
+        for (key, _), found in zip(members, values, strict=True):
+            self.measures[key] = _Agg(found, {})
+
     def _aggregate(self, m: Measure, params: dict[str, float]) -> _Agg:
         by = list(self.query.by)
         if m.style == "snapshot":
@@ -525,6 +571,7 @@ class _Evaluator:
 
     def rows(self, specs: list[KpiSpec]) -> list[dict[str, Any]]:
         self.prefetch(specs)
+        self.prefetch_families(specs)
         out = []
         for spec in specs:
             for key, values in self.kpi(spec).items():
