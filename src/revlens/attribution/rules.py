@@ -52,7 +52,6 @@ class FirstTouch(TouchModel):
     """First touch (first interaction): all credit to the first touch of the journey
     (Google Analytics' "First Interaction"; ChannelAttribution's `first_touch`)."""
 
-    by_length: ClassVar[bool] = True
     name: ClassVar[str] = "first_touch"
 
     def weight_key(self, journey: Journey) -> Hashable | None:
@@ -69,7 +68,6 @@ class LastTouch(TouchModel):
     """Last touch (last interaction): all credit to the last touch before the conversion
     (Google Analytics' "Last Interaction"; ChannelAttribution's `last_touch`)."""
 
-    by_length: ClassVar[bool] = True
     name: ClassVar[str] = "last_touch"
 
     def weight_key(self, journey: Journey) -> Hashable | None:
@@ -115,7 +113,6 @@ class Linear(TouchModel):
     """Linear: every touch gets 1/len(path), repeats included, so a channel touched twice
     gets twice the credit (ChannelAttribution's `linear_touch` in `heuristic_models`)."""
 
-    by_length: ClassVar[bool] = True
     name: ClassVar[str] = "linear"
 
     def weight_key(self, journey: Journey) -> Hashable | None:

@@ -101,8 +101,9 @@ def journeys_of(
     """The journeys of the conversions `conv` (conv_id, contact_id, conv_ts, value), with
     the touches inside `ctx`'s lookback before each, and the non-converting journeys of the
     contacts touched in [lo, hi). The KPI engine fits data-driven models on these too."""
-    names: list[str] = ctx.kept(f"journey_labels:{level}", lambda: _labels(ctx, level))
-    touches = ctx.cached(f"journey_touches:{level}", lambda: _labelled_touches(ctx, level))
+    codes = ctx.cached(f"journey_label_codes:{level}", lambda: _label_codes(ctx, level))
+    names = [str(v) for v in codes.order_by("code").to_pyarrow()["c_label"].to_pylist()]
+    touches = ctx.cached(f"journey_touches:{level}", lambda: _labelled_touches(ctx, level, codes))
     window = ibis.interval(days=ctx.lookback_days)
     pairs = conv.join(
         touches,
@@ -178,18 +179,11 @@ def _label_codes(ctx: Context, level: str) -> Any:
     return labels.mutate(code=ibis.dense_rank().over(order_by=labels.c_label).cast("int32"))
 
 
-def _labels(ctx: Context, level: str) -> list[str]:
-    """The names of the label codes, in code order."""
-    codes = _label_codes(ctx, level)
-    return [str(v) for v in codes.order_by("code").to_pyarrow()["c_label"].to_pylist()]
-
-
-def _labelled_touches(ctx: Context, level: str) -> Any:
+def _labelled_touches(ctx: Context, level: str, codes: Any) -> Any:
     """(t_contact, t_ts, t_id, code) of the touches with a `level` value, `code` its number
-    (see `_label_codes`): only the one dimension the journeys need (materialised once:
-    journeys scan it twice), not all five of `contact_touches()`."""
+    in `codes` (see `_label_codes`): only the one dimension the journeys need (materialised
+    once: journeys scan it twice), not all five of `contact_touches()`."""
     touches = ctx.touches([level])
-    codes = _label_codes(ctx, level)
     coded = touches.join(codes, touches[level] == codes.c_label)
     return coded.select(
         t_contact="contact_id",

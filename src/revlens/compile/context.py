@@ -5,16 +5,14 @@ resolved to contacts), built once per query and cached in the engine."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import ibis
 
 from revlens.compile.money import daily_rates, in_reporting_currency
 from revlens.model.warehouse import Reader, WarehouseSettings
-
-T = TypeVar("T")
 
 MARKETING_DIMS = ("channel", "source", "medium", "campaign", "ad")
 CONTACT_DIMS = ("segment", "country", "owner", "account")
@@ -71,13 +69,6 @@ class Context:
         if key not in self._cache:
             self._cache[key] = build().cache()
         return self._cache[key]
-
-    def kept(self, key: str, build: Callable[[], T]) -> T:
-        """A small Python value (names, settings) computed once per query."""
-        if key not in self._cache:
-            self._cache[key] = build()
-        value: T = self._cache[key]
-        return value
 
     def release(self) -> None:
         for key, value in list(self._cache.items()):
