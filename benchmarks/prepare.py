@@ -77,6 +77,7 @@ def ensure_warehouse(contacts: int) -> Path:
     """Build demo-<n>.duckdb from the Parquet files, once."""
     import duckdb
 
+    from revlens.compile.facts import ensure_touch_times
     from revlens.engines.duckdb import quote_ident
     from revlens.model.schema import TABLES
     from revlens.model.warehouse import Warehouse
@@ -87,7 +88,8 @@ def ensure_warehouse(contacts: int) -> Path:
         log(f"reusing {path}")
         # revlens may have gained schema migrations since the file was built: apply them
         # (they add tables; the loaded data is kept)
-        Warehouse.open(path, create=True).close()
+        with Warehouse.open(path, create=True) as wh:
+            ensure_touch_times(wh)  # as `revlens init` does
         return path
     # not <name>.duckdb.tmp: that is DuckDB's own spill directory for <name>.duckdb
     tmp = path.with_name(path.stem + ".building.duckdb")
@@ -110,6 +112,7 @@ def ensure_warehouse(contacts: int) -> Path:
             f"SELECT {cols} FROM read_parquet('{glob}')"
         )
         log(f"  {table.name}: {time.perf_counter() - t1:.1f} s")
+    ensure_touch_times(wh)  # what an import records (this bulk load is not one)
     con.execute("CHECKPOINT")
     wh.close()
     os.replace(tmp, path)

@@ -170,6 +170,8 @@ def init(
     ] = None,
 ) -> None:
     """Create the warehouse (every canonical table) or migrate it forward; set its settings."""
+    from revlens.compile.facts import ensure_touch_times
+
     path = resolve_path(state.warehouse)
     with Warehouse.open(path, create=True) as wh:
         settings = wh.update_settings(
@@ -179,6 +181,7 @@ def init(
             week_start=week_start,
             fiscal_year_start_month=fiscal_year_start,
         )
+        ensure_touch_times(wh)
         console.print(f"warehouse {path} ready (schema version {wh.schema_version()})")
         console.print(to_json(settings.model_dump(mode="json")), highlight=False)
 

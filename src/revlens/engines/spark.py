@@ -130,6 +130,10 @@ class LakeReader:
     def settings(self) -> WarehouseSettings:
         return WarehouseSettings.model_validate(self.manifest["settings"])
 
+    def fact(self, key: str) -> Any:
+        """The warehouse's facts as they were when the lake was exported."""
+        return self.manifest.get("facts", {}).get(key)
+
     def close(self) -> None:
         """Nothing to close: the session lives as long as the process."""
 

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from revlens.compile.facts import WATCHED, record_touch_times
 from revlens.engines.duckdb import quote_ident as q
 from revlens.errors import ImportAborted, InputFileError, did_you_mean
 from revlens.ingest.mapping import ColumnSource, Mapping, Output, identity_mapping
@@ -158,6 +159,9 @@ def import_raw(
                     fix="correct the rows listed (or import with --on-error reject to load the "
                     "good rows and keep the bad ones in the rejects store)",
                 ).with_result(result)
+        changed = result.totals()
+        if any(changed[t].loaded or changed[t].updated for t in WATCHED if t in changed):
+            record_touch_times(wh)  # part of the import: what queries rely on stays true
     return result
 
 

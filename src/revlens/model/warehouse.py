@@ -23,6 +23,7 @@ DEFAULT_PATH = Path("revlens.duckdb")
 ENV_VAR = "REVLENS_WAREHOUSE"
 
 META_TABLE = "_revlens_meta"
+FACT_PREFIX = "fact:"
 IMPORTS_TABLE = "_imports"
 REJECTS_TABLE = "_rejects"
 
@@ -157,6 +158,10 @@ class Reader(Protocol):
     def ibis(self) -> Any: ...
 
     def settings(self) -> WarehouseSettings: ...
+
+    def fact(self, key: str) -> Any:
+        """A recorded fact about the data (`compile.facts`), or None when there is none."""
+        ...
 
 
 class Warehouse:
@@ -315,6 +320,19 @@ class Warehouse:
         self.con.execute(
             f"INSERT OR REPLACE INTO {META_TABLE} VALUES ('settings', ?)",
             [json.dumps(settings.model_dump(mode="json"))],
+        )
+
+    # -- facts about the data (compile.facts) ---------------------------------------------
+    def fact(self, key: str) -> Any:
+        row = self.con.execute(
+            f"SELECT value FROM {META_TABLE} WHERE key = ?", [FACT_PREFIX + key]
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def record_fact(self, key: str, value: Any) -> None:
+        self.con.execute(
+            f"INSERT OR REPLACE INTO {META_TABLE} VALUES (?, ?)",
+            [FACT_PREFIX + key, json.dumps(value)],
         )
 
     # -- contents ------------------------------------------------------------------------

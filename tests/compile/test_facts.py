@@ -1,0 +1,167 @@
+"""The touch-times fact (`compile.facts`): recorded by every import of touchpoints or
+identities, trusted only while the tables hold the rows it was taken on; and the two exact
+routes to a contact's first (last) touch it chooses between (an arg-min over the time when
+no contact has two touches at one instant, else a ranking by time and touchpoint id) give
+the same answers, null dimensions and events without touches included."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import ibis
+import pytest
+
+from journeys import journeys_for, load_rows, stage, touch
+from revlens.compile.context import Context
+from revlens.compile.facts import (
+    TOUCH_TIMES,
+    current_touch_times,
+    ensure_touch_times,
+    touch_times_unique,
+)
+from revlens.model.warehouse import Warehouse
+from two_engines import OnEngine
+
+
+def test_an_import_records_that_touch_times_are_unique(warehouse: Warehouse) -> None:
+    journeys_for(
+        warehouse,
+        {"ann": [touch("email", "2024-03-01"), touch("social", "2024-03-02")]},
+    )
+    assert current_touch_times(warehouse) == {
+        "unique": True,
+        "rows": {"touchpoints": 2, "identities": 0},
+    }
+    assert touch_times_unique(warehouse)
+
+
+def test_two_touches_of_one_contact_at_one_instant_are_a_tie(warehouse: Warehouse) -> None:
+    journeys_for(
+        warehouse,
+        {
+            "ann": [touch("email", "2024-03-01 10:00"), touch("social", "2024-03-01 10:00")],
+            "bob": [touch("email", "2024-03-01 10:00")],  # another contact: no tie
+        },
+    )
+    assert warehouse.fact(TOUCH_TIMES)["unique"] is False
+    assert not touch_times_unique(warehouse)
+
+
+def test_a_stitched_anonymous_touch_can_make_the_tie(warehouse: Warehouse) -> None:
+    journeys_for(warehouse, {"ann": [touch("email", "2024-03-01 10:00")]})
+    load_rows(
+        warehouse,
+        {
+            "touchpoints": [
+                {
+                    "touchpoint_id": "anon-1",
+                    "anonymous_id": "v1",
+                    "ts": dt.datetime(2024, 3, 1, 10),
+                    "channel": "social",
+                }
+            ]
+        },
+    )
+    assert touch_times_unique(warehouse)  # not stitched yet: no tie
+    load_rows(warehouse, {"identities": [{"anonymous_id": "v1", "contact_id": "ann"}]})
+    assert not touch_times_unique(warehouse)
+
+
+def test_a_fact_is_not_trusted_once_the_rows_changed_without_an_import(
+    warehouse: Warehouse,
+) -> None:
+    journeys_for(warehouse, {"ann": [touch("email", "2024-03-01 10:00")]})
+    assert touch_times_unique(warehouse)
+    warehouse.con.execute(
+        "INSERT INTO touchpoints (touchpoint_id, ts, contact_id, channel) "
+        "VALUES ('x', TIMESTAMP '2024-03-01 10:00', 'ann', 'social')"
+    )
+    assert current_touch_times(warehouse) is None
+    assert not touch_times_unique(warehouse)
+    assert ensure_touch_times(warehouse)["unique"] is False  # taken again, as init does
+
+
+def test_a_warehouse_without_touches_has_unique_times(warehouse: Warehouse) -> None:
+    assert ensure_touch_times(warehouse) == {
+        "unique": True,
+        "rows": {"touchpoints": 0, "identities": 0},
+    }
+
+
+# -- both routes to the first (last) touch -------------------------------------------------
+PEOPLE = {
+    # the first touch has no source: the source stays null, not the next touch's
+    "ann": [
+        touch("email", "2024-03-01"),
+        touch("paid_search", "2024-03-02", source="google"),
+        stage("lead", "2024-03-04"),
+    ],
+    # the last touch has no source; the first has one
+    "bob": [
+        touch("social", "2024-03-05", source="linkedin"),
+        touch("email", "2024-03-06"),
+        stage("lead", "2024-03-07"),
+    ],
+    # no touch inside the lookback: every dimension null
+    "cat": [touch("social", "2023-01-01"), stage("lead", "2024-03-08")],
+    # a touch after the event does not count
+    "dan": [
+        touch("display", "2024-03-02"),
+        stage("lead", "2024-03-03"),
+        touch("email", "2024-03-04"),
+    ],
+}
+EXPECTED: dict[str, dict[str, tuple[str | None, str | None]]] = {  # which: (channel, source)
+    "ann": {"first": ("email", None), "last": ("paid_search", "google")},
+    "bob": {"first": ("social", "linkedin"), "last": ("email", None)},
+    "cat": {"first": (None, None), "last": (None, None)},
+    "dan": {"first": ("display", None), "last": ("display", None)},
+}
+
+
+def _leads_with_touch(reader: Any, which: str, unique_rows: bool, unique_times: bool) -> Any:
+    ctx = Context(reader, lookback_days=90)
+    ctx._cache["touch_times_unique"] = unique_times  # the route under test
+    leads = ctx.stage_dates().filter(lambda t: t.stage == "lead")
+    events = leads.select("contact_id", "ts", value=ibis.literal(1.0))
+    found = ctx.touch_dims(events, which, dims=["channel", "source"], unique_rows=unique_rows)
+    rows = found.to_pyarrow().to_pylist()
+    return {r["contact_id"]: (r["channel"], r["source"]) for r in rows}
+
+
+@pytest.mark.parametrize("which", ["first", "last"])
+@pytest.mark.parametrize("unique_rows", [True, False], ids=["per-row", "per-moment"])
+@pytest.mark.parametrize("unique_times", [True, False], ids=["arg-min", "ranking"])
+def test_both_routes_find_the_same_touch(
+    warehouse: Warehouse,
+    on_engine: OnEngine,
+    which: str,
+    unique_rows: bool,
+    unique_times: bool,
+) -> None:
+    journeys_for(warehouse, PEOPLE)
+    got = _leads_with_touch(on_engine(warehouse), which, unique_rows, unique_times)
+    assert got == {person: routes[which] for person, routes in EXPECTED.items()}
+
+
+def test_a_tie_goes_to_the_smaller_touchpoint_id(warehouse: Warehouse) -> None:
+    """With a tie the warehouse says so and the ranking decides by touchpoint id."""
+    journeys_for(
+        warehouse,
+        {
+            "ann": [
+                touch("social", "2024-03-01 10:00", touchpoint_id="t2"),
+                touch("email", "2024-03-01 10:00", touchpoint_id="t1"),
+                stage("lead", "2024-03-02"),
+            ]
+        },
+    )
+    ctx = Context(warehouse)
+    assert not ctx.touch_times_unique
+    leads = ctx.stage_dates()
+    events = leads.select("contact_id", "ts", value=ibis.literal(1.0))
+    for which, channel in (("first", "email"), ("last", "social")):
+        for unique_rows in (True, False):
+            found = ctx.touch_dims(events, which, dims=["channel"], unique_rows=unique_rows)
+            assert found.to_pyarrow()["channel"].to_pylist() == [channel]
