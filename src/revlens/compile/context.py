@@ -179,7 +179,10 @@ class Context:
         join back, and a sort that DuckDB spills under its memory limit, where the arg-min's
         hash aggregate over hundreds of millions of (event, touch) pairs ran out of memory.
         Partitioning by one integer instead of the row's columns (strings among them) took
-        ~15% less CPU at 1M contacts (benchmarks/RESULTS.md)."""
+        ~15% less CPU at 1M contacts (benchmarks/RESULTS.md). When the warehouse records
+        that no contact has two touches at one instant (`touch_times_unique`), both ways
+        take each dimension's arg-min (arg-max) over the time alone instead (`_picked`):
+        the same touch, at about half the CPU, and DuckDB spills it."""
         dims = list(self.marketing_dims if dims is None else dims)
         keep = [c for c in events.columns if c not in MARKETING_DIMS]
         nulls = {d: ibis.null().cast("string") for d in MARKETING_DIMS if d not in dims}
