@@ -64,6 +64,8 @@ def test_every_table_reads_back_the_same(tmp_path: Path) -> None:
     manifest = json.loads((out / MANIFEST).read_text())
     assert manifest["tables"] == counts
     assert manifest["settings"]["stages"][:2] == ["lead", "mql"]
+    # the facts queries rely on travel with the data (Spark reads them from here)
+    assert manifest["facts"]["touch_times"]["rows"]["touchpoints"] == 3
 
 
 def test_an_existing_folder_is_kept_unless_replaced(tmp_path: Path) -> None:
