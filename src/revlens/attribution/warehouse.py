@@ -111,20 +111,25 @@ def journeys_of(
         & (touches.t_ts <= conv.conv_ts)
         & (touches.t_ts >= conv.conv_ts - window),
     )
-    marks = milestones(ctx)
-    pairs = pairs.left_join(marks, pairs.contact_id == marks.m_contact)
-    days = (pairs.conv_ts.epoch_seconds() - pairs.t_ts.epoch_seconds()) / 86400.0
-    gathered = pairs.group_by(["conv_id", "contact_id", "conv_ts", "value"]).aggregate(
-        steps=_step(pairs, days=days).collect(),
-        # a milestone's touch: the last touch at or before it (its index, 0-based)
-        lead_i=(pairs.t_ts <= pairs.m_lead).sum() - 1,
-        opp_i=(pairs.t_ts <= pairs.m_opp).sum() - 1,
-    )
-    in_order = gathered.steps.sort()
-    gathered = gathered.mutate(
-        path=in_order.map(lambda step: step.code),
-        days=in_order.map(lambda step: step.days),
-    ).drop("steps")
+    conv_keys = ["conv_id", "contact_id", "conv_ts", "value"]
+    if timed:  # the days before the conversion and the milestones' touches, per touch
+        marks = milestones(ctx)
+        pairs = pairs.left_join(marks, pairs.contact_id == marks.m_contact)
+        days = (pairs.conv_ts.epoch_seconds() - pairs.t_ts.epoch_seconds()) / 86400.0
+        gathered = pairs.group_by(conv_keys).aggregate(
+            steps=_step(pairs, days=days).collect(),
+            # a milestone's touch: the last touch at or before it (its index, 0-based)
+            lead_i=(pairs.t_ts <= pairs.m_lead).sum() - 1,
+            opp_i=(pairs.t_ts <= pairs.m_opp).sum() - 1,
+        )
+        in_order = gathered.steps.sort()
+        gathered = gathered.mutate(
+            path=in_order.map(lambda step: step.code),
+            days=in_order.map(lambda step: step.days),
+        ).drop("steps")
+    else:
+        gathered = pairs.group_by(conv_keys).aggregate(steps=_step(pairs).collect())
+        gathered = gathered.mutate(path=gathered.steps.sort().map(lambda step: step.code))
     converted = conv.anti_join(gathered, "conv_id").select(
         path=ibis.literal([], type="array<int32>"), value=conv.value
     )
