@@ -57,8 +57,8 @@ def conversions(ctx: Context, kind: str, lo: Any, hi: Any) -> Any:
         return o.filter((ts >= lo) & (ts < hi)).select(
             conv_id=o.opportunity_id, contact_id=o.contact_id, conv_ts=ts, value=o.amount_rc
         )
-    sd = ctx.stage_dates()
-    s = sd.filter((sd.stage == ctx.stage(kind)) & (sd.ts >= lo) & (sd.ts < hi))
+    reached = ctx.stage_reached(ctx.stage(kind))
+    s = reached.filter((reached.ts >= lo) & (reached.ts < hi))
     return s.select(
         conv_id=s.contact_id, contact_id=s.contact_id, conv_ts=s.ts, value=ibis.literal(0.0)
     )
@@ -89,7 +89,8 @@ def warehouse_journeys(
     try:
         lo = ibis.timestamp(dt.datetime.combine(start, dt.time()))
         hi = ibis.timestamp(dt.datetime.combine(end + dt.timedelta(days=1), dt.time()))
-        conv = conversions(ctx, conversion, lo, hi)
+        # small (one row per conversion) and read up to 2 + parts times: built once
+        conv = ctx.cached("journey_conversions", lambda: conversions(ctx, conversion, lo, hi))
         return journeys_of(ctx, conv, lo, hi, level=level, timed=timed)
     finally:
         ctx.release()

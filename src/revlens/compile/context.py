@@ -118,6 +118,17 @@ class Context:
         count once): one MIN over the lifecycle events' UNION ALL, materialised once."""
         return self.cached("stage_dates", self._build_stage_dates)
 
+    def stage_reached(self, stage: str) -> Any:
+        """(contact_id, ts): the first time each contact reached `stage`. From the shared
+        stage dates when this query built them, else from that stage's events alone (a
+        fraction of the lifecycle events: the customers of 10M contacts, not all stages)."""
+        if "stage_dates" in self._cache:
+            sd = self._cache["stage_dates"]
+            return sd.filter(sd.stage == stage).select("contact_id", "ts")
+        events = self._lifecycle_union()
+        events = events.filter(events.stage == stage)
+        return events.group_by("contact_id").aggregate(ts=events.ts.min())
+
     def _build_stage_dates(self) -> Any:
         events = self._lifecycle_union()
         return events.group_by(["contact_id", "stage"]).aggregate(ts=events.ts.min())
