@@ -9,10 +9,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import duckdb
 import ibis
 import pytest
 
 from journeys import journeys_for, load_rows, stage, touch
+from revlens.catalog.spec import load_catalog
 from revlens.compile.context import Context
 from revlens.compile.facts import (
     TOUCH_TIMES,
@@ -20,6 +22,8 @@ from revlens.compile.facts import (
     ensure_touch_times,
     touch_times_unique,
 )
+from revlens.compile.measures import MEASURES
+from revlens.compile.query import KpiQuery, run_kpis
 from revlens.model.warehouse import Warehouse
 from two_engines import OnEngine
 
@@ -165,3 +169,33 @@ def test_a_tie_goes_to_the_smaller_touchpoint_id(warehouse: Warehouse) -> None:
         for unique_rows in (True, False):
             found = ctx.touch_dims(events, which, dims=["channel"], unique_rows=unique_rows)
             assert found.to_pyarrow()["channel"].to_pylist() == [channel]
+
+
+def test_the_batch_ranks_when_the_arg_min_runs_out_of_memory(
+    warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB cannot spill the arg-min's aggregate (the whole catalogue's batch at 10M
+    contacts ran out of its 6GB): the batch runs again with the ranking, which spills."""
+    journeys_for(warehouse, PEOPLE)
+    query = KpiQuery(
+        kpis=("leads",), start=dt.date(2024, 3, 1), end=dt.date(2024, 3, 31), by=("channel",)
+    )
+    catalog = load_catalog(measures=set(MEASURES))
+    real = Context.touch_dims
+    routes: list[bool] = []
+
+    def out_of_memory_once(self: Context, events: Any, which: str = "first", **kw: Any) -> Any:
+        routes.append(self.rank_touches)
+        if not self.rank_touches:
+            raise duckdb.OutOfMemoryException("Out of Memory Error: (test)")
+        return real(self, events, which, **kw)
+
+    monkeypatch.setattr(Context, "touch_dims", out_of_memory_once)
+    rows = run_kpis(warehouse, query, catalog).rows
+    assert routes == [False, True]
+    assert {r["channel"]: r["value"] for r in rows} == {
+        "email": 1,
+        "social": 1,
+        "display": 1,
+        None: 1,
+    }

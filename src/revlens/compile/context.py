@@ -42,6 +42,9 @@ class Context:
     marketing_dims: tuple[str, ...] = MARKETING_DIMS
     # whether a contact dimension is asked for (session measures skip resolving contacts)
     contact_dims: bool = True
+    # rank touches by (time, touchpoint id) even where the arg-min would do: set for the
+    # rest of a query once the engine ran out of memory on the arg-min's aggregate
+    rank_touches: bool = False
     _cache: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -202,7 +205,7 @@ class Context:
         if unique_rows:
             rows = events.select(*keep).mutate(_row=ibis.row_number())
             pairs = self._touch_pairs(rows, dims, left=True)
-            if self.touch_times_unique:
+            if self.touch_times_unique and not self.rank_touches:
                 found = pairs.group_by("_row").aggregate(
                     **{c: pairs[c].arbitrary() for c in keep}, **self._picked(pairs, dims, which)
                 )

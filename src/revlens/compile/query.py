@@ -33,6 +33,7 @@ from revlens.compile.periods import (
     shift_back,
     shifted,
 )
+from revlens.engines import is_out_of_memory
 from revlens.errors import RevlensError, UnknownName
 from revlens.model.warehouse import Reader
 
@@ -304,13 +305,24 @@ class _Evaluator:
         events = union_all(*parts)
         events = events.group_by(["_m", "contact_id", "ts"]).aggregate(value=events.value.sum())
         which = "first" if self.query.attribution == "first_touch" else "last"
-        events = self.ctx.touch_dims(events, which, unique_rows=True)
-        events = self._with_dims(events, _TOUCHED)  # contact dimensions and groupings
-        events = events.mutate(
-            bucket=bucket_expr(events.ts, self.query.grain, self.cal, self.start)
-        )
         by = list(self.query.by)
-        df = events.group_by(["_m", "bucket", *by]).aggregate(value=events.value.sum()).execute()
+
+        def summed() -> Any:
+            touched = self.ctx.touch_dims(events, which, unique_rows=True)
+            touched = self._with_dims(touched, _TOUCHED)  # contact dimensions and groupings
+            touched = touched.mutate(
+                bucket=bucket_expr(touched.ts, self.query.grain, self.cal, self.start)
+            )
+            sums = touched.group_by(["_m", "bucket", *by]).aggregate(value=touched.value.sum())
+            return sums.execute()
+
+        try:
+            df = summed()
+        except Exception as exc:  # the arg-min's aggregate did not fit: rank instead
+            if self.ctx.rank_touches or not is_out_of_memory(exc):
+                raise
+            self.ctx.rank_touches = True
+            df = summed()
         values: dict[str, dict[Key, float | None]] = {tag: {} for tag in tags}
         for r in df.to_dict("records"):
             period = self.by_bucket.get(_date(r["bucket"]))

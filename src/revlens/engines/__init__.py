@@ -1,0 +1,14 @@
+"""The engines revlens runs on: DuckDB embedded (`duckdb`), Spark over a Parquet lake
+(`spark`, `lake`). What analytics need to know of an engine beyond what every Ibis backend
+does is answered here."""
+
+from __future__ import annotations
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether a query failed because the engine ran out of the memory it may use: DuckDB
+    raises OutOfMemoryException past its memory_limit, and the query can be run another way
+    on the same connection. (A Spark driver out of heap is not recoverable.)"""
+    import duckdb
+
+    return isinstance(exc, duckdb.OutOfMemoryException)
