@@ -527,19 +527,31 @@ def _path_keys(
     """Each path as one integer whose digits, in base 2**bits (bits enough for
     n_channels), are its channels' ranks + 1, padded with 0 to `longest` digits: integer
     order is path order. Summed touch by touch, each touch looking up its digit's value
-    by its place in the path (no padded matrix of digits)."""
+    by its place in the path (no padded matrix of digits), in slices of about 2**20
+    touches (whole paths): arrays as long as all the touches would each be fresh memory."""
     bits = n_channels.bit_length()
-    place = np.ones(len(codes), dtype=np.int8)  # paths have < 64 touches here
-    place[start[1:]] = 1 - length[:-1]  # back to 0 at each path's start
-    place[0] = 0
-    np.cumsum(place, dtype=np.int8, out=place)
     shifts = bits * np.arange(longest - 1, -1, -1, dtype=np.int64)
     digit = np.arange(1, n_channels + 1, dtype=np.int64)
     value = (digit[None, :] << shifts[:, None]).ravel()  # [k * n_channels + c]: c at place k
-    index = place.astype(np.int32)
-    index *= n_channels
-    index += codes
-    return np.asarray(np.add.reduceat(value[index], start), dtype=np.int64)
+    keys = np.empty(len(length), dtype=np.int64)
+    bounds = np.searchsorted(start, np.arange(0, len(codes), _SLICE))  # first paths after
+    bounds = np.unique(bounds[bounds < len(length)]).tolist()
+    for lo, hi in zip(bounds, [*bounds[1:], len(length)], strict=True):
+        first = int(start[lo])
+        at = start[lo:hi] - first  # the paths' starts in the slice
+        place = np.ones(int(start[hi - 1] + length[hi - 1]) - first, dtype=np.int8)
+        place[at[1:]] = 1 - length[lo : hi - 1]  # back to 0 at each path's start
+        place[0] = 0
+        np.cumsum(place, dtype=np.int8, out=place)  # paths have < 64 touches here
+        index = place.astype(np.int32)
+        index *= n_channels
+        index += codes[first : first + len(place)]
+        keys[lo:hi] = np.add.reduceat(value[index], at)
+    return keys
+
+
+_SLICE = 1 << 20
+"""Touches handled at once where arrays as long as all of them are not needed."""
 
 
 def _sort_keys(keys: IntArray) -> tuple[IntArray, IntArray]:
