@@ -603,12 +603,13 @@ def _touches_of(codes: CodeArray, start: IntArray, length: IntArray, kept: IntAr
 
 def _used(codes: IntArray | CodeArray, size: int) -> BoolArray:
     """Which of 0 .. size - 1 occur in `codes`, counted in slices (bincount would first
-    copy all of them to 64 bits)."""
-    seen = np.zeros(size, dtype=np.int64)
-    step = 1 << 20
-    for lo in range(0, len(codes), step):
-        seen += np.bincount(codes[lo : lo + step], minlength=size)
-    return seen > 0
+    copy all of them to 64 bits), growing, until all have been seen."""
+    seen = np.zeros(size, dtype=np.bool_)
+    lo, step = 0, 1 << 16
+    while lo < len(codes) and not seen.all():
+        seen |= np.bincount(codes[lo : lo + step], minlength=size) > 0
+        lo, step = lo + step, min(2 * step, _SLICE)
+    return seen
 
 
 def _group_sums(
