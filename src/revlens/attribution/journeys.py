@@ -669,20 +669,20 @@ def encode_paths(
     channel names (sorted, stripped of surrounding spaces), every kept touch's index into
     them and each row's touch count; empty names are dropped. None for another type.
 
-    Chunk by chunk, on two threads (Arrow's kernels release the GIL): a chunk's split
-    text is dropped once encoded, so it is never all in memory (nor joined, a copy)."""
+    Chunk by chunk, on Arrow's count of CPUs (its kernels release the GIL): a chunk's
+    split text is dropped once encoded, so it is never all in memory (nor joined, a copy)."""
     kind = column.type
     if separator and (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
-        text = separator
+        split_at: str | None = separator
     elif (pa.types.is_list(kind) or pa.types.is_large_list(kind)) and (
         pa.types.is_string(kind.value_type) or pa.types.is_large_string(kind.value_type)
     ):
-        text = None
+        split_at = None
     else:
         return None
     chunks = list(column.chunks) if isinstance(column, pa.ChunkedArray) else [column]
-    with ThreadPoolExecutor(2) as pool:
-        encoded = list(pool.map(lambda chunk: _encode_chunk(chunk, text), chunks))
+    with ThreadPoolExecutor(pa.cpu_count()) as pool:
+        encoded = list(pool.map(lambda chunk: _encode_chunk(chunk, split_at), chunks))
     names = sorted({n for parts, _, _ in encoded for n in parts if n})
     position = {n: i for i, n in enumerate(names)}
     named = np.empty(sum(len(indices) for _, indices, _ in encoded), dtype=np.int32)
@@ -696,18 +696,17 @@ def encode_paths(
     return names, named, length
 
 
-def _encode_chunk(
-    chunk: pa.Array, separator: str | None
-) -> tuple[list[str], CodeArray, npt.NDArray[np.int32] | IntArray]:
+def _encode_chunk(chunk: pa.Array, split_at: str | None) -> tuple[list[str], CodeArray, IntArray]:
     """One chunk of `encode_paths`' column: its distinct parts (stripped as Python strips;
     empty for a missing one), each kept part's index into them, each row's kept count.
     No Python value becomes an Arrow scalar (that would import pandas, ~0.2 s)."""
-    parts = pc.split_pattern(chunk, pattern=separator) if separator else chunk
+    parts = pc.split_pattern(chunk, pattern=split_at) if split_at else chunk
     encoded = pc.dictionary_encode(pc.list_flatten(parts), null_encoding="encode")
     distinct = [str(n or "").strip() for n in encoded.dictionary.to_pylist()]
     indices = numpy_view(encoded.indices.cast(pa.int32()), np.int32)
     if not parts.null_count and all(distinct):  # every part kept
-        return distinct, indices, numpy_view(pc.list_value_length(parts), np.int32)
+        lengths = pc.list_value_length(parts).cast(pa.int64())
+        return distinct, indices, numpy_view(lengths, np.int64)
     keep = np.array([bool(n) for n in distinct], dtype=np.bool_)[indices]
     parent = numpy_view(pc.list_parent_indices(parts).cast(pa.int64()), np.int64)
     return distinct, indices[keep], np.bincount(parent[keep], minlength=len(chunk))
