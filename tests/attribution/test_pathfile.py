@@ -13,6 +13,7 @@ import pyarrow as pa
 import pytest
 
 from revlens.attribution import JourneyTable, attribute_paths, pathfile
+from revlens.attribution.journeys import encode_paths, split_path
 from revlens.attribution.pathfile import PathColumns, journeys_from_records, read_path_file
 from revlens.errors import InputFileError, UnknownName
 from revlens.ingest.readers import read_file
@@ -243,3 +244,34 @@ def test_cells_arrow_does_not_read_are_read_row_by_row(
     table = read_path_file(file, columns)
     assert fallbacks == ([file] if by_rows else [])
     assert_same_table(table, row_by_row(file, columns))
+
+
+GAPPY = ["a > b", None, "", " c >  > a", "b", "x>y>z", None, "a"]
+
+
+@pytest.mark.parametrize("rows", [GAPPY, ["b > a", "c", "a > c > b"]])
+@pytest.mark.parametrize("text", [pa.string(), pa.large_string()])
+@pytest.mark.parametrize("shape", ["text", "list", "large_list"])
+def test_path_columns_of_every_arrow_shape_encode_alike(
+    rows: list[str | None], text: pa.DataType, shape: str
+) -> None:
+    """Text or lists, in one chunk or several (sliced), with or without missing rows and
+    names: the same names, touches and counts as splitting each row in Python."""
+    names = sorted({c for r in rows if r for c in split_path(r, ">")})
+    want = (
+        names,
+        [names.index(c) for r in rows if r for c in split_path(r, ">")],
+        [len(split_path(r, ">")) if r else 0 for r in rows],
+    )
+    if shape == "text":
+        whole = pa.array(rows, text)
+    else:
+        lists = [  # a missing name where the text has an empty one
+            None if r is None else [n if n.strip() else None for n in r.split(">")] for r in rows
+        ]
+        whole = pa.array(lists, pa.list_(text) if shape == "list" else pa.large_list(text))
+    for column in (whole, pa.chunked_array([whole.slice(0, 2), whole.slice(2)])):
+        got = encode_paths(column, ">")
+        assert got is not None
+        assert (got[0], got[1].tolist(), got[2].tolist()) == want
+        assert (got[1].dtype, got[2].dtype) == (np.int32, np.int64)

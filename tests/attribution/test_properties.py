@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from revlens.attribution import MODEL_NAMES, Journey, JourneyTable, MarkovChain, attribute
+from revlens.attribution.markov import _prepare_order1, _prepare_walks
 
 OPTIONS: dict[str, Any] = {"custom_weights": ((0.5, 0.2), 0.1, (0.2,))}
 # every model id, plus the variants that take other code paths
@@ -159,6 +160,23 @@ def test_the_fitted_chain_converts_like_the_data(js: list[Journey]) -> None:
             m.prepare(paths, table.channels), paths.conversions, paths.nulls
         )
         assert math.isclose(p, float(paths.conversions.sum()) / people, rel_tol=1e-9)
+
+
+@FAST
+@given(journeys(), st.booleans())
+def test_order_one_on_arrays_equals_walking_the_paths(js: list[Journey], collapse: bool) -> None:
+    """The order-1 chain prepared on the path arrays has the states, edges (numbered
+    alike) and per-path edge counts of walking every path through its states."""
+    paths = JourneyTable.build(js).paths
+    if not paths.size:
+        return
+    for channels in (paths.channels, (*reversed(paths.channels), "unused")):
+        fast = _prepare_order1(paths, channels, collapse)
+        walked = _prepare_walks(paths, channels, 1, collapse)
+        assert fast.states == walked.states
+        for field in ("edge_from", "edge_to", "last_state", "contains"):
+            np.testing.assert_array_equal(getattr(fast, field), getattr(walked, field))
+        np.testing.assert_array_equal(fast.edge_paths.toarray(), walked.edge_paths.toarray())
 
 
 def as_arrays(js: list[Journey]) -> JourneyTable:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TypeVar
@@ -479,24 +480,26 @@ def _sort_paths(
     start = np.zeros(len(length), dtype=np.int64)
     np.cumsum(length[:-1], out=start[1:])
     longest = int(length.max())
-    if len(length) * longest <= 4 * len(codes) + len(length):
-        # a matrix of digits (rank + 1, 0 after the path's end): row order is path order
+    dense = len(length) * longest <= 4 * len(codes) + len(length)  # few padded places
+    bits = n_channels.bit_length()
+    if longest * bits < 64:  # each path as one integer (digits rank + 1, 0 past the end)
+        order, keys = _sort_keys(_path_keys(codes, start, length, longest, n_channels))
+        new = _firsts(keys)
+        kept = order[new]
+        touches = (
+            _key_digits(keys[new], longest, bits)
+            if dense
+            else _touches_of(codes, start, length, kept)
+        )
+    elif dense:  # a matrix of the digits, sorted column by column
         small = np.int16 if n_channels < np.iinfo(np.int16).max else np.int64
         digits = np.zeros((len(length), longest), dtype=small)
         for k in range(longest):
             has = np.flatnonzero(length > k)
             digits[has, k] = codes[start[has] + k] + 1
-        base = n_channels + 1
-        if longest * math.log2(base) < 62:  # each row as one integer in base n_channels + 1
-            keys = np.zeros(len(length), dtype=np.int64)
-            for k in range(longest):
-                keys = keys * base + digits[:, k].astype(np.int64)
-            order = np.argsort(keys, kind="stable")
-            new = np.concatenate(([True], np.diff(keys[order]) != 0))
-        else:
-            order = np.lexsort(digits.T[::-1])
-            ordered = digits[order]
-            new = np.concatenate(([True], (ordered[1:] != ordered[:-1]).any(axis=1)))
+        order = np.lexsort(digits.T[::-1])
+        ordered = digits[order]
+        new = np.concatenate(([True], (ordered[1:] != ordered[:-1]).any(axis=1)))
         kept = order[new]
         distinct = digits[kept].ravel()
         touches = distinct[distinct > 0].astype(np.int32)
@@ -515,23 +518,98 @@ def _sort_paths(
         same = np.asarray(pc.equal(ordered[1:], ordered[:-1]), dtype=np.bool_)
         new = np.concatenate(([True], ~same))
         kept = order[new]
-        out_start = np.zeros(len(kept), dtype=np.int64)
-        np.cumsum(length[kept][:-1], out=out_start[1:])
-        gather = np.repeat(start[kept] - out_start, length[kept]) + np.arange(
-            int(length[kept].sum()), dtype=np.int64
-        )
-        touches = codes[gather].astype(np.int32, copy=False)
+        touches = _touches_of(codes, start, length, kept)
     return touches, length[kept], order, np.cumsum(new) - 1
+
+
+def _path_keys(
+    codes: CodeArray, start: IntArray, length: IntArray, longest: int, n_channels: int
+) -> IntArray:
+    """Each path as one integer whose digits, in base 2**bits (bits enough for
+    n_channels), are its channels' ranks + 1, padded with 0 to `longest` digits: integer
+    order is path order. Summed touch by touch, each touch looking up its digit's value
+    by its place in the path (no padded matrix of digits), in slices of about 2**20
+    touches (whole paths): arrays as long as all the touches would each be fresh memory."""
+    bits = n_channels.bit_length()
+    shifts = bits * np.arange(longest - 1, -1, -1, dtype=np.int64)
+    digit = np.arange(1, n_channels + 1, dtype=np.int64)
+    value = (digit[None, :] << shifts[:, None]).ravel()  # [k * n_channels + c]: c at place k
+    keys = np.empty(len(length), dtype=np.int64)
+    bounds = np.searchsorted(start, np.arange(0, len(codes), _SLICE))  # first paths after
+    bounds = np.unique(bounds[bounds < len(length)]).tolist()
+    for lo, hi in zip(bounds, [*bounds[1:], len(length)], strict=True):
+        first = int(start[lo])
+        at = start[lo:hi] - first  # the paths' starts in the slice
+        place = np.ones(int(start[hi - 1] + length[hi - 1]) - first, dtype=np.int8)
+        place[at[1:]] = 1 - length[lo : hi - 1]  # back to 0 at each path's start
+        place[0] = 0
+        np.cumsum(place, dtype=np.int8, out=place)  # paths have < 64 touches here
+        index = place.astype(np.int32)
+        index *= n_channels
+        index += codes[first : first + len(place)]
+        keys[lo:hi] = np.add.reduceat(value[index], at)
+    return keys
+
+
+_SLICE = 1 << 20
+"""Touches handled at once where arrays as long as all of them are not needed."""
+
+
+def _sort_keys(keys: IntArray) -> tuple[IntArray, IntArray]:
+    """The stable order of `keys` and the keys in that order. When the row numbers fit
+    below the keys' bits, each key gets its row number as the low bits: all distinct, so
+    a plain sort of the values (several times faster than a stable argsort) gives it."""
+    shift = (len(keys) - 1).bit_length()
+    if int(keys.max()).bit_length() + shift > 63:
+        order = np.argsort(keys, kind="stable")
+        return order, keys[order]
+    packed = keys << shift
+    packed |= np.arange(len(keys), dtype=np.int64)
+    packed.sort()
+    order = packed & ((1 << shift) - 1)
+    packed >>= shift
+    return order, packed
+
+
+def _firsts(ordered: IntArray) -> BoolArray:
+    """Where a run of equal values begins in `ordered`."""
+    new = np.empty(len(ordered), dtype=np.bool_)
+    new[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    return new
+
+
+def _key_digits(keys: IntArray, longest: int, bits: int) -> CodeArray:
+    """The channel ranks of the paths coded by `_path_keys`, path after path."""
+    mask = (1 << bits) - 1
+    digits = np.empty((len(keys), longest), dtype=np.min_scalar_type(mask))
+    for k in range(longest):
+        shifted = keys >> (bits * (longest - 1 - k))
+        np.bitwise_and(shifted, mask, out=digits[:, k], casting="unsafe")
+    flat = digits.ravel()
+    touches = flat[flat > 0].astype(np.int32)
+    touches -= 1
+    return touches
+
+
+def _touches_of(codes: CodeArray, start: IntArray, length: IntArray, kept: IntArray) -> CodeArray:
+    """The codes of the paths `kept`, path after path."""
+    out_start = np.zeros(len(kept), dtype=np.int64)
+    np.cumsum(length[kept][:-1], out=out_start[1:])
+    gather = np.repeat(start[kept] - out_start, length[kept])
+    gather += np.arange(len(gather), dtype=np.int64)
+    return codes[gather].astype(np.int32, copy=False)
 
 
 def _used(codes: IntArray | CodeArray, size: int) -> BoolArray:
     """Which of 0 .. size - 1 occur in `codes`, counted in slices (bincount would first
-    copy all of them to 64 bits)."""
-    seen = np.zeros(size, dtype=np.int64)
-    step = 1 << 20
-    for lo in range(0, len(codes), step):
-        seen += np.bincount(codes[lo : lo + step], minlength=size)
-    return seen > 0
+    copy all of them to 64 bits), growing, until all have been seen."""
+    seen = np.zeros(size, dtype=np.bool_)
+    lo, step = 0, 1 << 16
+    while lo < len(codes) and not seen.all():
+        seen |= np.bincount(codes[lo : lo + step], minlength=size) > 0
+        lo, step = lo + step, min(2 * step, _SLICE)
+    return seen
 
 
 def _group_sums(
@@ -585,38 +663,53 @@ def _merge(group: list[Journey]) -> Journey:
 
 
 def encode_paths(
-    column: pa.Array, separator: str | None = None
+    column: pa.Array | pa.ChunkedArray, separator: str | None = None
 ) -> tuple[list[str], CodeArray, IntArray] | None:
     """A column of paths (text split at `separator`, or lists of names) as arrays: the
     channel names (sorted, stripped of surrounding spaces), every kept touch's index into
-    them and each row's touch count; empty names are dropped. None for another type."""
+    them and each row's touch count; empty names are dropped. None for another type.
+
+    Chunk by chunk, on Arrow's count of CPUs (its kernels release the GIL): a chunk's
+    split text is dropped once encoded, so it is never all in memory (nor joined, a copy)."""
     kind = column.type
     if separator and (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
-        parts = pc.split_pattern(column, pattern=separator)
+        split_at: str | None = separator
     elif (pa.types.is_list(kind) or pa.types.is_large_list(kind)) and (
         pa.types.is_string(kind.value_type) or pa.types.is_large_string(kind.value_type)
     ):
-        parts = column
+        split_at = None
     else:
         return None
-    # encode the parts as they are, then strip the few distinct ones as Python strips
-    encoded = pc.dictionary_encode(pc.list_flatten(parts))
-    distinct = encoded.dictionary.to_pylist()
-    indices = encoded.indices
-    if indices.null_count:  # a missing name: dropped below
-        indices = pc.fill_null(indices, len(distinct))
-    raw_index = numpy_view(indices.cast(pa.int32()), np.int32)
-    stripped = [str(n).strip() if n is not None else "" for n in [*distinct, None]]
-    names = sorted({n for n in stripped if n})
+    chunks = list(column.chunks) if isinstance(column, pa.ChunkedArray) else [column]
+    with ThreadPoolExecutor(pa.cpu_count()) as pool:
+        encoded = list(pool.map(lambda chunk: _encode_chunk(chunk, split_at), chunks))
+    names = sorted({n for parts, _, _ in encoded for n in parts if n})
     position = {n: i for i, n in enumerate(names)}
-    to_name = np.array([position.get(n, -1) for n in stripped], dtype=np.int32)
-    named = to_name[raw_index]
-    if not encoded.indices.null_count and (to_name[:-1] >= 0).all():  # every part kept
-        length = pc.fill_null(pc.list_value_length(parts), 0).cast(pa.int64())
-        return names, named, numpy_view(length, np.int64)
-    keep = named >= 0
-    parent = numpy_view(pc.list_parent_indices(parts).cast(pa.int64()), np.int64)[keep]
-    return names, named[keep], np.bincount(parent, minlength=len(column)).astype(np.int64)
+    named = np.empty(sum(len(indices) for _, indices, _ in encoded), dtype=np.int32)
+    length = np.empty(len(column), dtype=np.int64)
+    at, row = 0, 0
+    for parts, indices, lengths in encoded:
+        table = np.array([position.get(n, -1) for n in parts], dtype=np.int32)
+        np.take(table, indices, out=named[at : at + len(indices)])
+        length[row : row + len(lengths)] = lengths
+        at, row = at + len(indices), row + len(lengths)
+    return names, named, length
+
+
+def _encode_chunk(chunk: pa.Array, split_at: str | None) -> tuple[list[str], CodeArray, IntArray]:
+    """One chunk of `encode_paths`' column: its distinct parts (stripped as Python strips;
+    empty for a missing one), each kept part's index into them, each row's kept count.
+    No Python value becomes an Arrow scalar (that would import pandas, ~0.2 s)."""
+    parts = pc.split_pattern(chunk, pattern=split_at) if split_at else chunk
+    encoded = pc.dictionary_encode(pc.list_flatten(parts), null_encoding="encode")
+    distinct = [str(n or "").strip() for n in encoded.dictionary.to_pylist()]
+    indices = numpy_view(encoded.indices.cast(pa.int32()), np.int32)
+    if not parts.null_count and all(distinct):  # every part kept
+        lengths = pc.list_value_length(parts).cast(pa.int64())
+        return distinct, indices, numpy_view(lengths, np.int64)
+    keep = np.array([bool(n) for n in distinct], dtype=np.bool_)[indices]
+    parent = numpy_view(pc.list_parent_indices(parts).cast(pa.int64()), np.int64)
+    return distinct, indices[keep], np.bincount(parent[keep], minlength=len(chunk))
 
 
 def numpy_view(array: pa.Array, dtype: type[Number]) -> npt.NDArray[Number]:

@@ -115,39 +115,7 @@ class MarkovChain(DataDrivenModel[MarkovPrepared]):
     def prepare(self, paths: PathTable, channels: tuple[str, ...]) -> MarkovPrepared:
         if self.order == 1 and paths.size and (paths.length > 0).all():
             return _prepare_order1(paths, channels, self.collapse)
-        index: dict[State, int] = {START: 0}
-        edges: dict[tuple[int, int], int] = {}
-        rows: list[int] = []
-        cols: list[int] = []
-        last = np.zeros(paths.size, dtype=np.int64)
-        for p, path in enumerate(paths.paths):
-            prev = 0
-            for state in markov_states(path, self.order, self.collapse):
-                here = index.setdefault(state, len(index))
-                rows.append(edges.setdefault((prev, here), len(edges)))
-                cols.append(p)
-                prev = here
-            last[p] = prev
-        states = tuple(sorted(index, key=index.__getitem__))
-        pairs = np.array(list(edges), dtype=np.int64).reshape(-1, 2)
-        edge_paths = sp.csr_matrix(
-            (np.ones(len(rows)), (np.asarray(rows, dtype=np.int64), np.asarray(cols))),
-            shape=(len(edges), paths.size),
-        )
-        position = {c: i for i, c in enumerate(channels)}
-        contains = np.zeros((len(channels), len(states)), dtype=np.bool_)
-        for s, state in enumerate(states):
-            for c in set(state):
-                contains[position[c], s] = True
-        return MarkovPrepared(
-            channels=channels,
-            states=states,
-            edge_from=pairs[:, 0].copy(),
-            edge_to=pairs[:, 1].copy(),
-            edge_paths=edge_paths,
-            last_state=last,
-            contains=contains,
-        )
+        return _prepare_walks(paths, channels, self.order, self.collapse)
 
     def chain(
         self,
@@ -237,6 +205,46 @@ class MarkovChain(DataDrivenModel[MarkovPrepared]):
         return rows
 
 
+def _prepare_walks(
+    paths: PathTable, channels: tuple[str, ...], order: int, collapse: bool
+) -> MarkovPrepared:
+    """`MarkovChain.prepare` by walking each path through its states (any order): states
+    and edges numbered by first appearance, path by path."""
+    index: dict[State, int] = {START: 0}
+    edges: dict[tuple[int, int], int] = {}
+    rows: list[int] = []
+    cols: list[int] = []
+    last = np.zeros(paths.size, dtype=np.int64)
+    for p, path in enumerate(paths.paths):
+        prev = 0
+        for state in markov_states(path, order, collapse):
+            here = index.setdefault(state, len(index))
+            rows.append(edges.setdefault((prev, here), len(edges)))
+            cols.append(p)
+            prev = here
+        last[p] = prev
+    states = tuple(sorted(index, key=index.__getitem__))
+    pairs = np.array(list(edges), dtype=np.int64).reshape(-1, 2)
+    edge_paths = sp.csr_matrix(
+        (np.ones(len(rows)), (np.asarray(rows, dtype=np.int64), np.asarray(cols))),
+        shape=(len(edges), paths.size),
+    )
+    position = {c: i for i, c in enumerate(channels)}
+    contains = np.zeros((len(channels), len(states)), dtype=np.bool_)
+    for s, state in enumerate(states):
+        for c in set(state):
+            contains[position[c], s] = True
+    return MarkovPrepared(
+        channels=channels,
+        states=states,
+        edge_from=pairs[:, 0].copy(),
+        edge_to=pairs[:, 1].copy(),
+        edge_paths=edge_paths,
+        last_state=last,
+        contains=contains,
+    )
+
+
 def _prepare_order1(paths: PathTable, channels: tuple[str, ...], collapse: bool) -> MarkovPrepared:
     """`MarkovChain.prepare` at order 1 on the path arrays: the same states and edges,
     numbered in the same order (first appearance, path by path), in linear time and with
@@ -245,30 +253,21 @@ def _prepare_order1(paths: PathTable, channels: tuple[str, ...], collapse: bool)
     if paths.channels != channels:
         position = {c: i for i, c in enumerate(channels)}
         flat = np.array([position[c] for c in paths.channels], dtype=np.int32)[flat]
-    first = np.zeros(len(flat), dtype=np.bool_)
-    first[paths.start] = True
-    lengths = paths.length
-    if collapse:  # a repeated channel is the same state: drop the repeat
-        keep = first.copy()
-        keep[1:] |= flat[1:] != flat[:-1]
-        lengths = np.add.reduceat(keep, paths.start, dtype=np.int64)
-        flat, first = flat[keep], first[keep]
     # a step's code: (previous channel + 1, 0 at the start) x width + channel + 1
     width = len(channels) + 1
     code: Any = np.empty(len(flat), dtype=np.int64 if width * width >= 1 << 31 else np.int32)
-    code[0] = 0
     code[1:] = flat[:-1]
     code[1:] += 1
-    code[first] = 0
+    code[paths.start] = 0
     code *= width
     code += flat
     code += 1
-    # states: (start), then each channel in order of first appearance
-    appears = _first_index(flat, len(channels))
-    seen = np.flatnonzero(appears < len(flat))
-    by_appearance = seen[np.argsort(appears[seen], kind="stable")]
-    state_of = np.zeros(width, dtype=np.int64)  # by channel + 1; (start) is 0
-    state_of[by_appearance + 1] = np.arange(1, len(by_appearance) + 1)
+    if collapse:  # a repeated channel is the same state: drop the step to itself
+        keep = np.ones(len(flat), dtype=np.bool_)
+        np.not_equal(flat[1:], flat[:-1], out=keep[1:])
+        keep[paths.start] = True
+        code = code[keep]
+    # the edges in order of first appearance (first taken, path by path)
     if width * width <= max(len(code), 1 << 16):  # edges numbered by a table of all codes
         code_at = _first_index(code, width * width)
         present = np.flatnonzero(code_at < len(code))
@@ -283,10 +282,19 @@ def _prepare_order1(paths: PathTable, channels: tuple[str, ...], collapse: bool)
         ranks[order] = np.arange(len(codes))
         edge = ranks[np.searchsorted(codes, code)]
         edge_codes = codes[order].astype(np.int64)
-    last = state_of[flat[np.cumsum(lengths) - 1] + 1]
-    # edges x paths by column: each path's steps in order, no sorting needed
-    indptr = np.zeros(paths.size + 1, dtype=edge.dtype)
-    np.cumsum(lengths, out=indptr[1:])
+    # states: (start), then each channel in order of first appearance, which is the order
+    # of the first edges into them (every touch is the end of a step)
+    into = edge_codes % width - 1
+    by_appearance = into[np.sort(np.unique(into, return_index=True)[1])]
+    state_of = np.zeros(width, dtype=np.int64)  # by channel + 1; (start) is 0
+    state_of[by_appearance + 1] = np.arange(1, len(by_appearance) + 1)
+    # a path's last state is its last touch's channel (a repeat is the same channel)
+    last = state_of[flat[paths.start + paths.length - 1] + 1]
+    # edges x paths by column: each path's steps in order, no sorting needed; a path's
+    # first step is the only one from (start), whose codes are below `width`
+    indptr = np.empty(paths.size + 1, dtype=edge.dtype)
+    indptr[:-1] = np.flatnonzero(code < width) if collapse else paths.start
+    indptr[-1] = len(code)
     edge_paths = sp.csc_matrix(
         (np.ones(len(edge)), edge, indptr), shape=(len(edge_codes), paths.size)
     )

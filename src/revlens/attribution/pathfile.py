@@ -131,7 +131,7 @@ def table_from_arrow(data: pa.Table, columns: PathColumns) -> JourneyTable | Non
     conversions = _numbers(data[columns.conversions])
     nulls = _numbers(data[columns.nulls]) if columns.nulls else np.zeros(rows)
     value = _numbers(data[columns.value]) if columns.value else np.zeros(rows)
-    split = encode_paths(data[columns.path].combine_chunks(), columns.separator)
+    split = encode_paths(data[columns.path], columns.separator)
     if conversions is None or nulls is None or value is None or split is None:
         return None
     names, touch, length = split
