@@ -24,6 +24,7 @@ from revlens.compile.facts import (
 )
 from revlens.compile.measures import MEASURES
 from revlens.compile.query import KpiQuery, run_kpis
+from revlens.funnel.engine import FunnelQuery, run_funnel
 from revlens.model.warehouse import Warehouse
 from two_engines import OnEngine
 
@@ -69,6 +70,24 @@ def test_a_stitched_anonymous_touch_can_make_the_tie(warehouse: Warehouse) -> No
     )
     assert touch_times_unique(warehouse)  # not stitched yet: no tie
     load_rows(warehouse, {"identities": [{"anonymous_id": "v1", "contact_id": "ann"}]})
+    assert not touch_times_unique(warehouse)
+
+
+def test_an_import_that_only_updates_a_touch_takes_the_fact_again(warehouse: Warehouse) -> None:
+    """Same row counts, a new time: the upsert counts as a change and records the tie."""
+    journeys_for(
+        warehouse,
+        {"ann": [touch("email", "2024-03-01 10:00"), touch("social", "2024-03-02 10:00")]},
+    )
+    assert touch_times_unique(warehouse)
+    moved = {
+        "touchpoint_id": "ann-t1",
+        "contact_id": "ann",
+        "ts": dt.datetime(2024, 3, 1, 10),
+        "channel": "social",
+    }
+    load_rows(warehouse, {"touchpoints": [moved]})
+    assert warehouse.row_counts()["touchpoints"] == 2
     assert not touch_times_unique(warehouse)
 
 
@@ -194,6 +213,26 @@ def test_the_batch_ranks_when_the_arg_min_runs_out_of_memory(
     rows = run_kpis(warehouse, query, catalog).rows
     assert routes == [False, True]
     assert {r["channel"]: r["value"] for r in rows} == {
+        "email": 1,
+        "social": 1,
+        "display": 1,
+        None: 1,
+    }
+    # the funnel's per-entity touch takes the same way out
+    routes.clear()
+    funnel = run_funnel(
+        warehouse,
+        FunnelQuery(
+            stages=("lead", "mql"),
+            start=dt.date(2024, 3, 1),
+            end=dt.date(2024, 3, 31),
+            by=("channel",),
+            touch="first",
+        ),
+    )
+    assert routes == [False, True]
+    leads = [r for r in funnel.rows if r["stage"] == "lead"]
+    assert {r["channel"]: r["count"] for r in leads} == {
         "email": 1,
         "social": 1,
         "display": 1,

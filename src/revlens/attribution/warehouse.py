@@ -86,13 +86,18 @@ def warehouse_journeys(
 
         raise UnknownName("level", level, LEVELS)
     ctx = Context(wh, lookback_days=lookback_days)
+    conv = None
     try:
         lo = ibis.timestamp(dt.datetime.combine(start, dt.time()))
         hi = ibis.timestamp(dt.datetime.combine(end + dt.timedelta(days=1), dt.time()))
+        if timed:  # the milestones read every stage's dates: build them once, first
+            ctx.stage_dates()
         # small (one row per conversion) and read up to 2 + parts times: built once
-        conv = ctx.cached("journey_conversions", lambda: conversions(ctx, conversion, lo, hi))
+        conv = conversions(ctx, conversion, lo, hi).cache()
         return journeys_of(ctx, conv, lo, hi, level=level, timed=timed)
     finally:
+        if conv is not None:
+            conv.release()
         ctx.release()
 
 

@@ -5,14 +5,17 @@ resolved to contacts), built once per query and cached in the engine."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import ibis
 
 from revlens.compile.money import daily_rates, in_reporting_currency
+from revlens.engines import is_out_of_memory
 from revlens.model.warehouse import Reader, WarehouseSettings
+
+T = TypeVar("T")
 
 MARKETING_DIMS = ("channel", "source", "medium", "campaign", "ad")
 CONTACT_DIMS = ("segment", "country", "owner", "account")
@@ -42,8 +45,9 @@ class Context:
     marketing_dims: tuple[str, ...] = MARKETING_DIMS
     # whether a contact dimension is asked for (session measures skip resolving contacts)
     contact_dims: bool = True
-    # rank touches by (time, touchpoint id) even where the arg-min would do: set for the
-    # rest of a query once the engine ran out of memory on the arg-min's aggregate
+    # rank each row's touches by (time, touchpoint id) even where the per-row arg-min would
+    # do (`touch_dims(unique_rows=True)`): set for the rest of a query once the engine ran
+    # out of memory on the arg-min's aggregate (`ranked_if_out_of_memory`)
     rank_touches: bool = False
     _cache: dict[str, Any] = field(default_factory=dict)
 
@@ -195,8 +199,10 @@ class Context:
         Partitioning by one integer instead of the row's columns (strings among them) took
         ~15% less CPU at 1M contacts (benchmarks/RESULTS.md). When the warehouse records
         that no contact has two touches at one instant (`touch_times_unique`), both ways
-        take each dimension's arg-min (arg-max) over the time alone instead (`_picked`):
-        the same touch, at about half the CPU, and DuckDB spills it."""
+        take each dimension's arg-min (arg-max) over the time alone instead
+        (`_argmin_by_time`): the same touch at about half the CPU. DuckDB keeps that
+        aggregate in memory: callers of the per-row way run through
+        `ranked_if_out_of_memory`, which ranks when it does not fit."""
         dims = list(self.marketing_dims if dims is None else dims)
         keep = [c for c in events.columns if c not in MARKETING_DIMS]
         nulls = {d: ibis.null().cast("string") for d in MARKETING_DIMS if d not in dims}
@@ -207,7 +213,8 @@ class Context:
             pairs = self._touch_pairs(rows, dims, left=True)
             if self.touch_times_unique and not self.rank_touches:
                 found = pairs.group_by("_row").aggregate(
-                    **{c: pairs[c].arbitrary() for c in keep}, **self._picked(pairs, dims, which)
+                    **{c: pairs[c].arbitrary() for c in keep},
+                    **self._argmin_by_time(pairs, dims, which),
                 )
                 return found.select(*keep, *dims, **nulls)
             order = (
@@ -222,15 +229,30 @@ class Context:
         pairs = self._touch_pairs(moments, dims)
         moment = {"ft_contact": pairs.contact_id, "ft_ts": pairs.ts}
         if self.touch_times_unique:
-            found = pairs.group_by(**moment).aggregate(**self._picked(pairs, dims, which))
+            found = pairs.group_by(**moment).aggregate(**self._argmin_by_time(pairs, dims, which))
         else:
-            found = pairs.group_by(**moment).aggregate(_touch=self._chosen(pairs, dims, which))
+            found = pairs.group_by(**moment).aggregate(
+                _touch=self._argmin_by_time_and_id(pairs, dims, which)
+            )
             found = found.select("ft_contact", "ft_ts", **{d: found._touch[d] for d in dims})
         base = events.select(*keep)
         out = base.left_join(
             found, (base.contact_id == found.ft_contact) & (base.ts == found.ft_ts)
         )
         return out.select(*keep, *dims, **nulls)
+
+    def ranked_if_out_of_memory(self, run: Callable[[], T]) -> T:
+        """`run()`, which builds and executes a query over `touch_dims(unique_rows=True)`;
+        again with the ranking if the engine ran out of memory on the per-row arg-min, whose
+        aggregate DuckDB keeps in memory (the whole catalogue's batch at 10M contacts ran out
+        of its 6GB) where the ranking is a sort, which spills."""
+        try:
+            return run()
+        except Exception as exc:
+            if self.rank_touches or not self.touch_times_unique or not is_out_of_memory(exc):
+                raise
+            self.rank_touches = True
+            return run()
 
     @property
     def touch_times_unique(self) -> bool:
@@ -243,10 +265,10 @@ class Context:
         return bool(self._cache["touch_times_unique"])
 
     @staticmethod
-    def _picked(pairs: Any, dims: Sequence[str], which: str) -> dict[str, Any]:
+    def _argmin_by_time(pairs: Any, dims: Sequence[str], which: str) -> dict[str, Any]:
         """Each of `dims` of the first (or last) touch by time alone, exact when touch times
         are unique per contact: an arg-min (arg-max) per dimension over one fixed-size key,
-        which costs about half the ranking's CPU and spills (benchmarks/RESULTS.md). A
+        about half the ranking's CPU (benchmarks/RESULTS.md). A
         dimension null at that touch stays null: DuckDB's arg_min skips null values, so
         the time of the first (last) null tells."""
         key = pairs.t_ts
@@ -261,7 +283,7 @@ class Context:
         return picked
 
     @staticmethod
-    def _chosen(pairs: Any, dims: Sequence[str], which: str) -> Any:
+    def _argmin_by_time_and_id(pairs: Any, dims: Sequence[str], which: str) -> Any:
         """The struct of `dims` of the first (or last) touch by (touch time, touchpoint id);
         null when the event has no touch (a left join's unmatched row)."""
         value = ibis.struct({d: pairs[f"t_{d}"] for d in dims})

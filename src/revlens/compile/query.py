@@ -33,7 +33,6 @@ from revlens.compile.periods import (
     shift_back,
     shifted,
 )
-from revlens.engines import is_out_of_memory
 from revlens.errors import RevlensError, UnknownName
 from revlens.model.warehouse import Reader
 
@@ -316,13 +315,7 @@ class _Evaluator:
             sums = touched.group_by(["_m", "bucket", *by]).aggregate(value=touched.value.sum())
             return sums.execute()
 
-        try:
-            df = summed()
-        except Exception as exc:  # the arg-min's aggregate did not fit: rank instead
-            if self.ctx.rank_touches or not is_out_of_memory(exc):
-                raise
-            self.ctx.rank_touches = True
-            df = summed()
+        df = self.ctx.ranked_if_out_of_memory(summed)
         values: dict[str, dict[Key, float | None]] = {tag: {} for tag in tags}
         for r in df.to_dict("records"):
             period = self.by_bucket.get(_date(r["bucket"]))

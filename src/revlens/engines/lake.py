@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from revlens.compile.facts import TOUCH_TIMES
+from revlens.compile.facts import TOUCH_TIMES, current_touch_times
 from revlens.engines.duckdb import quote_ident
 from revlens.errors import RevlensError
 from revlens.model.schema import TABLES
@@ -59,7 +59,7 @@ def export_lake(
             "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "settings": wh.settings().model_dump(mode="json"),
             "tables": counts,
-            "facts": {TOUCH_TIMES: wh.fact(TOUCH_TIMES)},
+            "facts": {TOUCH_TIMES: current_touch_times(wh)},
             "partitioned_by_month": BY_MONTH,
         }
         (partial / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")

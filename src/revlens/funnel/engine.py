@@ -101,8 +101,12 @@ def run_funnel(wh: Reader, query: FunnelQuery) -> FunnelResult:
         cal = Calendar(settings.week_start, settings.fiscal_year_start_month)
         buckets = periods(start, end, query.grain, cal)
         builder = _Builder(ctx, query, entity, events, skips, start, end, cal)
-        table = builder.cohort() if query.mode == "cohort" else builder.period()
-        rows = _rows(table.execute(), query, buckets, ctx.data_end())
+
+        def counted() -> Any:
+            table = builder.cohort() if query.mode == "cohort" else builder.period()
+            return table.execute()
+
+        rows = _rows(ctx.ranked_if_out_of_memory(counted), query, buckets, ctx.data_end())
     finally:
         ctx.release()
     return FunnelResult(query, start, end, entity, rows)
@@ -179,7 +183,7 @@ class _Builder:
         )
         base = [self._base(d) for d in self.q.by]
         marketing = [b for b in base if b in MARKETING_DIMS]
-        if marketing:  # one anchor row per entity: the spilling per-row path, asked dims only
+        if marketing:  # one anchor row per entity: the per-row path, asked dims only
             anchor = self.ctx.touch_dims(anchor, self.q.touch, dims=marketing, unique_rows=True)
         contact_need = [b for b in base if b in CONTACT_DIMS]
         if self.entity_kind == "opportunity":

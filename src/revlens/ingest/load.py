@@ -136,8 +136,11 @@ def import_raw(
     table: Table | None = None,
     mapping: Mapping | None = None,
     on_error: OnError = "reject",
+    record_facts: bool = True,
 ) -> ImportResult:
-    """Import already-read data (files or generated demo tables) in one transaction."""
+    """Import already-read data (files or generated demo tables) in one transaction. With
+    `record_facts` (the default) the facts queries rely on are taken again when the import
+    changed their tables; a caller importing many chunks records them once at the end."""
     settings = wh.settings()
     import_id = uuid.uuid4().hex[:12]
     result = ImportResult(import_id, [])
@@ -160,7 +163,8 @@ def import_raw(
                     "good rows and keep the bad ones in the rejects store)",
                 ).with_result(result)
         changed = result.totals()
-        if any(changed[t].loaded or changed[t].updated for t in WATCHED if t in changed):
+        watched = [changed[t] for t in WATCHED if t in changed]
+        if record_facts and any(t.loaded or t.updated for t in watched):
             record_touch_times(wh)  # part of the import: what queries rely on stays true
     return result
 
