@@ -268,9 +268,9 @@ class Context:
     def _argmin_by_time(pairs: Any, dims: Sequence[str], which: str) -> dict[str, Any]:
         """Each of `dims` of the first (or last) touch by time alone, exact when touch times
         are unique per contact: an arg-min (arg-max) per dimension over one fixed-size key,
-        about half the ranking's CPU (benchmarks/RESULTS.md). A
-        dimension null at that touch stays null: DuckDB's arg_min skips null values, so
-        the time of the first (last) null tells."""
+        about half the ranking's CPU (benchmarks/RESULTS.md). A dimension null at that
+        touch stays null: DuckDB's arg_min skips null values, so the time of the first
+        (last) null tells."""
         key = pairs.t_ts
         first = which == "first"
         edge = key.min() if first else key.max()
