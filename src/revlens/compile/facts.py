@@ -5,7 +5,7 @@ the tables still hold the rows they were recorded on.
 `touch_times`: whether any contact has two touches (stitched anonymous ones included) at
 the same instant. Without such ties a touch's time alone orders a contact's touches, so the
 first or last touch is an arg-min (arg-max) over the time, a fixed-size key the engine
-aggregates (and DuckDB spills) cheaply, instead of a ranking by (time, touchpoint id).
+aggregates cheaply, instead of a ranking by (time, touchpoint id).
 """
 
 from __future__ import annotations
