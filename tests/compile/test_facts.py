@@ -7,6 +7,8 @@ the same answers, null dimensions and events without touches included."""
 from __future__ import annotations
 
 import datetime as dt
+import sys
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -15,6 +17,7 @@ import pytest
 
 from journeys import journeys_for, load_rows, stage, touch
 from revlens.catalog.spec import load_catalog
+from revlens.cli.app import main
 from revlens.compile.context import Context
 from revlens.compile.facts import (
     TOUCH_TIMES,
@@ -238,3 +241,23 @@ def test_the_batch_ranks_when_the_arg_min_runs_out_of_memory(
         "display": 1,
         None: 1,
     }
+
+
+def test_init_takes_the_fact_again_after_a_write_that_kept_the_counts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "wh.duckdb"
+    with Warehouse.open(path, create=True) as wh:
+        journeys_for(
+            wh,
+            {"ann": [touch("email", "2024-03-01 10:00"), touch("social", "2024-03-02 10:00")]},
+        )
+        # a write by other means that keeps the row counts: not noticed by queries
+        wh.con.execute("UPDATE touchpoints SET ts = TIMESTAMP '2024-03-01 10:00'")
+        assert touch_times_unique(wh)
+    monkeypatch.setattr(sys, "argv", ["revlens", "-w", str(path), "init"])
+    monkeypatch.delenv("REVLENS_WAREHOUSE", raising=False)
+    main()
+    capsys.readouterr()
+    with Warehouse.open(path, read_only=True) as wh:
+        assert not touch_times_unique(wh)
