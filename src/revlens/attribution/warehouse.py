@@ -86,18 +86,22 @@ def warehouse_journeys(
 
         raise UnknownName("level", level, LEVELS)
     ctx = Context(wh, lookback_days=lookback_days)
-    conv = None
+    cached = None
     try:
         lo = ibis.timestamp(dt.datetime.combine(start, dt.time()))
         hi = ibis.timestamp(dt.datetime.combine(end + dt.timedelta(days=1), dt.time()))
         if timed:  # the milestones read every stage's dates: build them once, first
             ctx.stage_dates()
-        # small (one row per conversion) and read up to 2 + parts times: built once
-        conv = conversions(ctx, conversion, lo, hi).cache()
+        conv = conversions(ctx, conversion, lo, hi)
+        if conversion not in ("pipeline", "revenue"):
+            # a stage's first dates (a MIN over its lifecycle events), read up to 2 + parts
+            # times: built once. (Deals are a filter of opportunities, and their money
+            # conversion holds in-memory rate tables that Ibis on Spark cannot cache.)
+            conv = cached = conv.cache()
         return journeys_of(ctx, conv, lo, hi, level=level, timed=timed)
     finally:
-        if conv is not None:
-            conv.release()
+        if cached is not None:
+            cached.release()
         ctx.release()
 
 
