@@ -1,8 +1,12 @@
-"""`revlens.kpi(...)`: the Python API gives the same rows as the compiler it wraps."""
+"""`revlens.kpi(...)` gives the same rows as the compiler it wraps; importing revlens settles
+how NumPy and Arrow get memory for large arrays."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import revlens
@@ -42,3 +46,25 @@ def test_kpi_facade_returns_tidy_rows(tmp_path: Path) -> None:
     frame = result.to_pandas()
     assert list(frame.columns[:5]) == ["kpi", "period_start", "period_end", "value", "numerator"]
     assert len(frame) == 4
+
+
+def _memory_settings(env: dict[str, str]) -> list[str]:
+    """What a fresh interpreter that imports revlens, then NumPy and Arrow, runs with."""
+    code = (
+        "import revlens, numpy, pyarrow, os;"
+        "print(os.environ['NUMPY_MADVISE_HUGEPAGE'], pyarrow.default_memory_pool().backend_name)"
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("NUMPY_", "ARROW_"))}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=clean | env, capture_output=True, text=True, check=True
+    )
+    return out.stdout.split()
+
+
+def test_importing_revlens_first_turns_off_huge_page_advice_and_mimalloc() -> None:
+    assert _memory_settings({}) == ["0", "system"]
+
+
+def test_a_users_own_memory_settings_win() -> None:
+    chosen = {"NUMPY_MADVISE_HUGEPAGE": "1", "ARROW_DEFAULT_MEMORY_POOL": "jemalloc"}
+    assert _memory_settings(chosen) == ["1", "jemalloc"]

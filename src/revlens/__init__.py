@@ -9,7 +9,20 @@ result.to_pandas()
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import TYPE_CHECKING, Any
+
+# Memory for large arrays, settled before NumPy and Arrow are imported (both read these at
+# import; a user's own setting wins). NumPy advises the kernel to back every array of 4 MB
+# or more with transparent huge pages, and Arrow's default allocator (mimalloc) behaves
+# alike: where THP defrag is "madvise" (Debian's and Ubuntu's default) such page faults
+# may stall while the kernel compacts memory. Reading a 1M-row path file took 1.5-2x as
+# long in about half the runs, all of it kernel time (benchmarks/RESULTS.md, round 4).
+if "numpy" not in sys.modules:
+    os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
+if "pyarrow" not in sys.modules:
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
 __version__ = "0.1.0"
 
