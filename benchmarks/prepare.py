@@ -77,7 +77,7 @@ def ensure_warehouse(contacts: int) -> Path:
     """Build demo-<n>.duckdb from the Parquet files, once."""
     import duckdb
 
-    from revlens.compile.facts import ensure_touch_times
+    from revlens.compile.facts import ensure_touch_facts
     from revlens.engines.duckdb import quote_ident
     from revlens.model.schema import TABLES
     from revlens.model.warehouse import Warehouse
@@ -89,7 +89,7 @@ def ensure_warehouse(contacts: int) -> Path:
         # revlens may have gained schema migrations since the file was built: apply them
         # (they add tables; the loaded data is kept)
         with Warehouse.open(path, create=True) as wh:
-            ensure_touch_times(wh)  # as `revlens init` does
+            ensure_touch_facts(wh)  # as `revlens init` does
         return path
     # not <name>.duckdb.tmp: that is DuckDB's own spill directory for <name>.duckdb
     tmp = path.with_name(path.stem + ".building.duckdb")
@@ -112,7 +112,7 @@ def ensure_warehouse(contacts: int) -> Path:
             f"SELECT {cols} FROM read_parquet('{glob}')"
         )
         log(f"  {table.name}: {time.perf_counter() - t1:.1f} s")
-    ensure_touch_times(wh)  # what an import records (this bulk load is not one)
+    ensure_touch_facts(wh)  # what an import records (this bulk load is not one)
     con.execute("CHECKPOINT")
     wh.close()
     os.replace(tmp, path)

@@ -22,7 +22,7 @@ from revlens.compile.context import Context
 from revlens.compile.facts import (
     TOUCH_TIMES,
     current_touch_times,
-    ensure_touch_times,
+    ensure_touch_facts,
     touch_times_unique,
 )
 from revlens.compile.measures import MEASURES
@@ -105,11 +105,11 @@ def test_a_fact_is_not_trusted_once_the_rows_changed_without_an_import(
     )
     assert current_touch_times(warehouse) is None
     assert not touch_times_unique(warehouse)
-    assert ensure_touch_times(warehouse)["unique"] is False  # taken again, as init does
+    assert ensure_touch_facts(warehouse)["unique"] is False  # taken again, as init does
 
 
 def test_a_warehouse_without_touches_has_unique_times(warehouse: Warehouse) -> None:
-    assert ensure_touch_times(warehouse) == {
+    assert ensure_touch_facts(warehouse) == {
         "unique": True,
         "rows": {"touchpoints": 0, "identities": 0},
     }

@@ -170,7 +170,7 @@ def init(
     ] = None,
 ) -> None:
     """Create the warehouse (every canonical table) or migrate it forward; set its settings."""
-    from revlens.compile.facts import record_touch_times
+    from revlens.compile.facts import record_touch_facts
 
     path = resolve_path(state.warehouse)
     with Warehouse.open(path, create=True) as wh:
@@ -181,7 +181,7 @@ def init(
             week_start=week_start,
             fiscal_year_start_month=fiscal_year_start,
         )
-        record_touch_times(wh)  # taken again: also repairs one left stale by other writers
+        record_touch_facts(wh)  # taken again: also repairs one left stale by other writers
         console.print(f"warehouse {path} ready (schema version {wh.schema_version()})")
         console.print(to_json(settings.model_dump(mode="json")), highlight=False)
 

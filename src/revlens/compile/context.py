@@ -22,6 +22,8 @@ CONTACT_DIMS = ("segment", "country", "owner", "account")
 DEAL_DIMS = ("owner", "product", "account")
 DIMENSIONS = (*MARKETING_DIMS, "segment", "country", "owner", "product", "account")
 STAGE_ROLES = ("lead", "mql", "sql", "opportunity", "customer")
+STORED_TOUCHES = "_revlens_touches"
+"""The stitched touches as the last import stored them (`compile.facts`)."""
 
 
 def union_all(first: Any, *rest: Any) -> Any:
@@ -142,8 +144,15 @@ class Context:
 
     def touches(self, columns: Sequence[str] = MARKETING_DIMS) -> Any:
         """(touchpoint_id, contact_id, ts, *columns): touchpoints with the contact they
-        belong to, anonymous ones through identities. Not materialised: a query that reads
-        it once streams it, with only the columns it needs."""
+        belong to, anonymous ones through identities. Read from the stored stitched touches
+        when they are current (`compile.facts`) and hold the columns, else stitched here.
+        Not materialised: a query that reads it once streams it, with the columns it needs."""
+        if set(columns) <= set(MARKETING_DIMS) and self.stored_touches_current:
+            return self.table(STORED_TOUCHES).select("touchpoint_id", "contact_id", "ts", *columns)
+        return self.stitch_touches(columns)
+
+    def stitch_touches(self, columns: Sequence[str] = MARKETING_DIMS) -> Any:
+        """`touches()` resolved from the touchpoints and identities as they are now."""
         tp = self.table("touchpoints")
         ids = self.table("identities").select(id_anon="anonymous_id", id_contact="contact_id")
         cols = ["touchpoint_id", "contact_id", "ts", *columns]
@@ -154,6 +163,15 @@ class Context:
             "touchpoint_id", "ts", *columns, contact_id=stitched.id_contact
         ).select(*cols)
         return union_all(direct, stitched)
+
+    @property
+    def stored_touches_current(self) -> bool:
+        """Whether the stored stitched touches match the tables (`compile.facts`)."""
+        if "stored_touches_current" not in self._cache:
+            from revlens.compile.facts import stitched_touches_current
+
+            self._cache["stored_touches_current"] = stitched_touches_current(self.wh)
+        return bool(self._cache["stored_touches_current"])
 
     def contact_touches(self) -> Any:
         """`touches()` with every marketing dimension, materialised once per query (for the

@@ -1639,7 +1639,7 @@ def load_demo(
     """Generate the data set and load every chunk through the normal import path
     (`from_arrow` + `import_raw`); returns rows imported per table. Raises RevlensError if
     any row is rejected (that would be a bug in the generator or in the import rules)."""
-    from revlens.compile.facts import record_touch_times
+    from revlens.compile.facts import record_touch_facts
     from revlens.ingest.load import import_raw
     from revlens.ingest.readers import from_arrow
 
@@ -1685,5 +1685,5 @@ def load_demo(
                 counts[name] += totals.loaded + totals.updated
             if progress:
                 progress(k * len(IMPORT_ORDER) + i + 1, steps)
-    record_touch_times(wh)
+    record_touch_facts(wh)
     return counts

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from revlens.compile.facts import WATCHED, record_touch_times
+from revlens.compile.facts import WATCHED, record_touch_facts
 from revlens.engines.duckdb import quote_ident as q
 from revlens.errors import ImportAborted, InputFileError, did_you_mean
 from revlens.ingest.mapping import ColumnSource, Mapping, Output, identity_mapping
@@ -165,7 +165,7 @@ def import_raw(
         changed = result.totals()
         watched = [changed[t] for t in WATCHED if t in changed]
         if record_facts and any(t.loaded or t.updated for t in watched):
-            record_touch_times(wh)  # part of the import: what queries rely on stays true
+            record_touch_facts(wh)  # part of the import: what queries rely on stays true
     return result
 
 
