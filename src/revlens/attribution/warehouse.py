@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import ibis
+import ibis.expr.operations as ops
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from revlens.attribution.journeys import Journey, JourneyTable, numpy_view
 from revlens.compile.context import Context
+from revlens.engines import collect_non_null
 from revlens.errors import RevlensError
 from revlens.model.warehouse import Reader
 
@@ -38,7 +41,8 @@ CONVERSIONS: tuple[str, ...] = (
 LEVELS = ("channel", "source", "medium", "campaign", "ad")
 TIMED_MODELS = {"time_decay"}
 PART_TOUCHES = 20_000_000
-"""Touches of non-converting journeys gathered per query, at most (see _non_converting)."""
+"""Touches of non-converting journeys gathered per query as structs, at most (see
+_non_converting); three times as many as packed integers (8 bytes each)."""
 MILESTONE_MODELS = {"w_shaped", "full_path"}
 BUCKETS = 1024
 """Contacts are hashed into this many buckets; the parts of _non_converting are sets of them."""
@@ -113,7 +117,12 @@ def journeys_of(
     contacts touched in [lo, hi). The KPI engine fits data-driven models on these too."""
     codes = ctx.cached(f"journey_label_codes:{level}", lambda: _label_codes(ctx, level))
     names = [str(v) for v in codes.order_by("code").to_pyarrow()["c_label"].to_pylist()]
-    touches = ctx.cached(f"journey_touches:{level}", lambda: _labelled_touches(ctx, level, codes))
+    if ctx.stored_touches_current:  # already stitched and in order: streamed, not copied
+        touches = _labelled_touches(ctx, level, codes)
+    else:
+        touches = ctx.cached(
+            f"journey_touches:{level}", lambda: _labelled_touches(ctx, level, codes)
+        )
     window = ibis.interval(days=ctx.lookback_days)
     pairs = conv.join(
         touches,
@@ -138,12 +147,15 @@ def journeys_of(
             days=in_order.map(lambda step: step.days),
         ).drop("steps")
     else:
-        gathered = pairs.group_by(conv_keys).aggregate(steps=_step(pairs).collect())
-        gathered = gathered.mutate(path=gathered.steps.sort().map(lambda step: step.code))
+        order = _touch_order(ctx, lo, hi, len(names))
+        # a touch's time measured from the start of its conversion's window
+        steps = order.collect(pairs, since=pairs.conv_ts - window)
+        gathered = pairs.group_by(conv_keys).aggregate(steps=steps)
+        gathered = gathered.mutate(path=order.codes(gathered.steps.sort()))
     converted = conv.anti_join(gathered, "conv_id").select(
         path=ibis.literal([], type="array<int32>"), value=conv.value
     )
-    parts = _non_converting(touches, conv, lo, hi)
+    parts = _non_converting(touches, conv, lo, hi, StructOrder() if timed else order)
     if timed:
         rows = gathered.to_pyarrow().to_pylist()
         empty = converted.to_pyarrow().to_pylist()
@@ -226,7 +238,7 @@ def milestones(ctx: Context) -> Any:
     )
 
 
-def _non_converting(touches: Any, conv: Any, lo: Any, hi: Any) -> list[Any]:
+def _non_converting(touches: Any, conv: Any, lo: Any, hi: Any, order: StructOrder) -> list[Any]:
     """Contacts touched in the range that did not convert in it: their touches of the
     range, in order, as one journey each. In parts (contacts split by their bucket)
     when the range holds more than PART_TOUCHES touches: gathering every contact's touches
@@ -235,15 +247,58 @@ def _non_converting(touches: Any, conv: Any, lo: Any, hi: Any) -> list[Any]:
     inside = touches.filter((touches.t_ts >= lo) & (touches.t_ts < hi))
     rest = inside.anti_join(conv.select("contact_id"), inside.t_contact == conv.contact_id)
     count = int(inside.count().execute())
-    n = min(BUCKETS, max(1, math.ceil(count / PART_TOUCHES)))
+    per_part = PART_TOUCHES * (3 if isinstance(order, PackedOrder) else 1)
+    n = min(BUCKETS, max(1, math.ceil(count / per_part)))
     parts = []
     for k in range(n):
         part = rest if n == 1 else rest.filter(rest.bucket % n == k)
-        grouped = part.group_by("t_contact").aggregate(steps=_step(part).collect())
-        parts.append(
-            grouped.select("t_contact", path=grouped.steps.sort().map(lambda step: step.code))
-        )
+        grouped = part.group_by("t_contact").aggregate(steps=order.collect(part, since=lo))
+        parts.append(grouped.select("t_contact", path=order.codes(grouped.steps.sort())))
     return parts
+
+
+class StructOrder:
+    """Touches gathered as `_step` structs, sorted by (time, id), then reduced to codes."""
+
+    def collect(self, touches: Any, since: Any) -> Any:
+        """The touches' steps as a list (`since`: no touch of the list is earlier)."""
+        return _step(touches).collect()
+
+    def codes(self, steps: Any) -> Any:
+        return steps.map(lambda step: step.code)
+
+
+@dataclass(frozen=True)
+class PackedOrder(StructOrder):
+    """Touches gathered as one integer each, the microseconds since the start of their
+    window times `n_codes` plus the code: sorting integers is what the engine does fastest
+    (10M contacts' 50M touches: 6.5 s against 10.9 s as structs in DuckDB), and the
+    remainder is the code. Exact while time alone orders the touches and keys fit 63 bits
+    (`_touch_order`)."""
+
+    n_codes: int
+    backend: Any
+
+    def collect(self, touches: Any, since: Any) -> Any:
+        micros = touches.t_ts.delta(since, unit="microsecond").cast("int64")
+        key = micros * self.n_codes + touches.code.cast("int64")
+        return collect_non_null(key, self.backend)  # never null: times and codes are set
+
+    def codes(self, steps: Any) -> Any:
+        return steps.map(lambda key: (key % self.n_codes).cast("int32"))
+
+
+def _touch_order(ctx: Context, lo: Any, hi: Any, n_codes: int) -> StructOrder:
+    """Packed integers when time alone orders the touches (`Context.touch_times_unique`:
+    no touchpoint id is carried, see `_labelled_touches`) and every key fits 63 bits: a
+    converted journey's touches lie within the lookback window, a non-converting one's in
+    [lo, hi) (literal timestamps, as the callers build them); else structs."""
+    first, end = (v.op().value if isinstance(v.op(), ops.Literal) else None for v in (lo, hi))
+    if not ctx.touch_times_unique or not n_codes or first is None or end is None:
+        return StructOrder()
+    widest = max(end - first, dt.timedelta(days=ctx.lookback_days))
+    span = widest // dt.timedelta(microseconds=1) + 1
+    return PackedOrder(n_codes, ctx.con) if span * n_codes < 1 << 62 else StructOrder()
 
 
 def _step(touches: Any, **extra: Any) -> Any:
