@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 
+import ibis
 import pytest
 
 from journeys import deal, journeys_for, load_rows, stage, touch
 from revlens.attribution import attribute
 from revlens.attribution import warehouse as journeys_module
 from revlens.attribution.journeys import JourneyTable
-from revlens.attribution.warehouse import warehouse_journeys
+from revlens.attribution.warehouse import PackedOrder, StructOrder, warehouse_journeys
+from revlens.compile.context import Context
 from revlens.errors import UnknownName
 from revlens.model.warehouse import Warehouse
 from two_engines import OnEngine
@@ -83,15 +85,18 @@ def paths(table: JourneyTable) -> dict[tuple[str, ...], tuple[int, float, int]]:
     return got
 
 
+LEAD_PATHS = {
+    ("referral", "paid_search", "email"): (1, 0.0, 0),  # ann, stitched visit first
+    ("direct",): (1, 0.0, 0),  # bob: the display touch is outside the lookback
+    (): (1, 0.0, 0),  # dan converted with no touch
+    ("social", "email"): (0, 0.0, 1),  # cat did not convert in March
+    ("email",): (0, 0.0, 1),  # eve was touched in March, but was a lead in January
+}
+
+
 def test_lead_journeys_counted_in_the_engine(wh: Warehouse, on_engine: OnEngine) -> None:
     got = paths(warehouse_journeys(on_engine(wh), "lead", start=START, end=END))
-    assert got == {
-        ("referral", "paid_search", "email"): (1, 0.0, 0),  # ann, stitched visit first
-        ("direct",): (1, 0.0, 0),  # bob: the display touch is outside the lookback
-        (): (1, 0.0, 0),  # dan converted with no touch
-        ("social", "email"): (0, 0.0, 1),  # cat did not convert in March
-        ("email",): (0, 0.0, 1),  # eve was touched in March, but was a lead in January
-    }
+    assert got == LEAD_PATHS
     result = attribute(
         warehouse_journeys(on_engine(wh), "lead", start=START, end=END),
         ["first_touch", "last_touch", "linear"],
@@ -112,6 +117,55 @@ def test_journeys_gathered_in_parts_are_the_same(
     in_parts = paths(warehouse_journeys(on_engine(wh), "lead", start=START, end=END))
     assert in_parts == whole
     assert whole[("social", "email")] == (0, 0.0, 1)
+
+
+@pytest.mark.parametrize("packed", [True, False], ids=["packed", "structs"])
+@pytest.mark.parametrize("stored", [True, False], ids=["stored", "stitched"])
+def test_every_route_to_the_ordered_touches_gives_the_same_journeys(
+    wh: Warehouse,
+    on_engine: OnEngine,
+    monkeypatch: pytest.MonkeyPatch,
+    packed: bool,
+    stored: bool,
+) -> None:
+    """Touches read from the stored stitched touches or stitched by the query (a lake
+    always stitches), and ordered as packed integers or as (time, id) structs."""
+    if not stored:
+        monkeypatch.setattr(Context, "stored_touches_current", property(lambda self: False))
+    if not packed:
+        monkeypatch.setattr(journeys_module, "_touch_order", lambda *args: StructOrder())
+    assert paths(warehouse_journeys(on_engine(wh), "lead", start=START, end=END)) == LEAD_PATHS
+
+
+def test_touches_are_packed_when_time_alone_orders_them(
+    wh: Warehouse, on_engine: OnEngine
+) -> None:
+    ctx = Context(on_engine(wh))
+    lo, hi = ibis.timestamp(dt.datetime(2024, 3, 1)), ibis.timestamp(dt.datetime(2024, 4, 1))
+    assert isinstance(journeys_module._touch_order(ctx, lo, hi, 7), PackedOrder)
+    # 31 days in microseconds times 2**40 codes would not fit 63 bits
+    assert type(journeys_module._touch_order(ctx, lo, hi, 1 << 40)) is StructOrder
+    # a range that is not a literal: its span is unknown
+    assert type(journeys_module._touch_order(ctx, lo, hi + ibis.interval(days=1), 7)) is (
+        StructOrder
+    )
+
+
+def test_a_tie_orders_touches_by_id_and_the_journeys_stay_right(wh: Warehouse) -> None:
+    """Two of ann's touches at one instant: the touchpoint id breaks the tie, so touches
+    are gathered as structs, not packed."""
+    tied = {
+        "touchpoint_id": "ann-zz",
+        "contact_id": "ann",
+        "channel": "social",
+        "ts": dt.datetime(2024, 3, 8),  # with her email touch (id ann-t2)
+    }
+    load_rows(wh, {"touchpoints": [tied]})
+    ctx = Context(wh)
+    lo, hi = ibis.timestamp(dt.datetime(2024, 3, 1)), ibis.timestamp(dt.datetime(2024, 4, 1))
+    assert type(journeys_module._touch_order(ctx, lo, hi, 7)) is StructOrder
+    got = paths(warehouse_journeys(wh, "lead", start=START, end=END))
+    assert got[("referral", "paid_search", "email", "social")] == (1, 0.0, 0)
 
 
 def test_revenue_journeys_carry_value_timing_and_milestones(

@@ -1,8 +1,9 @@
-"""The touch-times fact (`compile.facts`): recorded by every import of touchpoints or
-identities, trusted only while the tables hold the rows it was taken on; and the two exact
-routes to a contact's first (last) touch it chooses between (an arg-min over the time when
-no contact has two touches at one instant, else a ranking by time and touchpoint id) give
-the same answers, null dimensions and events without touches included."""
+"""The touch facts (`compile.facts`): the stored stitched touches and the touch-times fact,
+both recorded by every import of touchpoints or identities and trusted only while the
+tables hold the rows they were taken on; and the two exact routes to a contact's first
+(last) touch the fact chooses between (an arg-min over the time when no contact has two
+touches at one instant, else a ranking by time and touchpoint id) give the same answers,
+null dimensions and events without touches included."""
 
 from __future__ import annotations
 
@@ -18,11 +19,13 @@ import pytest
 from journeys import journeys_for, load_rows, stage, touch
 from revlens.catalog.spec import load_catalog
 from revlens.cli.app import main
-from revlens.compile.context import Context
+from revlens.compile.context import STORED_TOUCHES, Context
 from revlens.compile.facts import (
+    STITCHED,
     TOUCH_TIMES,
     current_touch_times,
     ensure_touch_facts,
+    stitched_touches_current,
     touch_times_unique,
 )
 from revlens.compile.measures import MEASURES
@@ -106,6 +109,55 @@ def test_a_fact_is_not_trusted_once_the_rows_changed_without_an_import(
     assert current_touch_times(warehouse) is None
     assert not touch_times_unique(warehouse)
     assert ensure_touch_facts(warehouse)["unique"] is False  # taken again, as init does
+
+
+def _stored(wh: Warehouse) -> list[tuple[Any, ...]]:
+    return wh.con.execute(
+        f"SELECT contact_id, touchpoint_id, channel FROM {STORED_TOUCHES}"
+    ).fetchall()
+
+
+def test_an_import_stores_the_stitched_touches_by_contact_and_time(
+    warehouse: Warehouse,
+) -> None:
+    journeys_for(
+        warehouse,
+        {
+            "bob": [touch("email", "2024-03-05"), touch("social", "2024-03-01")],
+            "ann": [touch("display", "2024-03-02")],
+        },
+    )
+    visit = {"touchpoint_id": "v-1", "anonymous_id": "v1", "ts": dt.datetime(2024, 3, 3)}
+    load_rows(
+        warehouse,
+        {
+            "touchpoints": [{**visit, "channel": "referral"}],
+            "identities": [{"anonymous_id": "v1", "contact_id": "bob"}],
+        },
+    )
+    assert _stored(warehouse) == [
+        ("ann", "ann-t0", "display"),
+        ("bob", "bob-t1", "social"),
+        ("bob", "v-1", "referral"),  # the anonymous visit, stitched to bob
+        ("bob", "bob-t0", "email"),
+    ]
+    assert stitched_touches_current(warehouse)
+    assert warehouse.fact(STITCHED)["rows"] == {"touchpoints": 4, "identities": 1}
+
+
+def test_queries_stitch_touches_themselves_once_rows_change_without_an_import(
+    warehouse: Warehouse,
+) -> None:
+    journeys_for(warehouse, {"ann": [touch("email", "2024-03-01 10:00")]})
+    warehouse.con.execute(
+        "INSERT INTO touchpoints (touchpoint_id, ts, contact_id, channel) "
+        "VALUES ('x', TIMESTAMP '2024-03-02 10:00', 'ann', 'social')"
+    )
+    assert not stitched_touches_current(warehouse)
+    touches = Context(warehouse).touches(["channel"]).to_pyarrow().to_pylist()
+    assert sorted(t["channel"] for t in touches) == ["email", "social"]  # read live
+    ensure_touch_facts(warehouse)  # as `revlens init` does: stored again
+    assert [row[2] for row in _stored(warehouse)] == ["email", "social"]
 
 
 def test_a_warehouse_without_touches_has_unique_times(warehouse: Warehouse) -> None:
