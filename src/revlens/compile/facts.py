@@ -46,9 +46,8 @@ def _store_stitched(wh: Warehouse) -> None:
     touches = Context(wh).stitch_touches(MARKETING_DIMS)
     ordered = touches.order_by(["contact_id", "ts", "touchpoint_id"])
     sql = wh.ibis.compile(ordered)
-    (keep,) = wh.con.execute("SELECT current_setting('preserve_insertion_order')").fetchone() or (
-        True,
-    )
+    row = wh.con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
+    keep = bool(row[0]) if row else True
     wh.con.execute("SET preserve_insertion_order = true")  # the rows stay in that order
     try:
         wh.con.execute(f"CREATE OR REPLACE TABLE {STORED_TOUCHES} AS {sql}")
@@ -57,9 +56,14 @@ def _store_stitched(wh: Warehouse) -> None:
 
 
 def stitched_touches_current(reader: Reader) -> bool:
-    """Whether `_revlens_touches` holds the touches of the rows the tables hold now."""
+    """Whether `_revlens_touches` holds the touches of the rows the tables hold now, with
+    the marketing dimensions this revlens reads."""
     fact = reader.fact(STITCHED)
-    return isinstance(fact, dict) and fact.get("rows") == _rows(reader)
+    return (
+        isinstance(fact, dict)
+        and fact.get("columns") == list(MARKETING_DIMS)
+        and fact.get("rows") == _rows(reader)
+    )
 
 
 def current_touch_times(reader: Reader) -> dict[str, Any] | None:
