@@ -449,9 +449,10 @@ def report(paths_res: Any | None, results: list[Any], header: list[str], command
 def scaling(
     results: list[Any], labels: dict[str, str], tasks: tuple[str, ...] = SCALING_TASKS
 ) -> str:
-    """Seconds and peak memory of the same tasks at every size, and their growth."""
+    """Seconds and peak memory of the same tasks at every size, and their growth; empty
+    (the section is left as it was) unless every task ran at two sizes or more."""
     sizes = [r for r in results if any(r.median(t) for t in tasks)]
-    if len(sizes) < 2:
+    if len(sizes) < 2 or any(r.median(t) is None for t in tasks for r in sizes):
         return ""
     head = "| task | " + " | ".join(f"{r.contacts / 1e6:g}M" for r in sizes)
     head += f" | growth {sizes[0].contacts / 1e6:g}M → {sizes[-1].contacts / 1e6:g}M |"
