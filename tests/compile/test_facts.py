@@ -19,6 +19,7 @@ import pytest
 from journeys import journeys_for, load_rows, stage, touch
 from revlens.catalog.spec import load_catalog
 from revlens.cli.app import main
+from revlens.compile import facts
 from revlens.compile.context import STORED_TOUCHES, Context
 from revlens.compile.facts import (
     STITCHED,
@@ -158,6 +159,51 @@ def test_queries_stitch_touches_themselves_once_rows_change_without_an_import(
     assert sorted(t["channel"] for t in touches) == ["email", "social"]  # read live
     ensure_touch_facts(warehouse)  # as `revlens init` does: stored again
     assert [row[2] for row in _stored(warehouse)] == ["email", "social"]
+
+
+def _all_stored(wh: Warehouse) -> list[tuple[Any, ...]]:
+    return sorted(wh.con.execute(f"SELECT * FROM {STORED_TOUCHES}").fetchall())
+
+
+def _stitched_now(wh: Warehouse) -> list[tuple[Any, ...]]:
+    touches = Context(wh).stitch_touches().to_pyarrow().to_pylist()
+    return sorted(tuple(t.values()) for t in touches)
+
+
+def test_later_imports_update_only_the_touches_they_change(
+    warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After each import the stored touches equal the touches stitched anew, and the
+    touch-times fact equals a check of every contact; only the first import (no stored
+    touches yet) and the one changing most of them store them all."""
+    whole = []
+    store = facts._store_stitched
+    monkeypatch.setattr(facts, "_store_stitched", lambda wh: whole.append(1) or store(wh))
+    people = {p: [touch("email", f"2024-03-0{d} 10:00") for d in (1, 2, 3)] for p in "abcdefgh"}
+    journeys_for(warehouse, people)
+    visit = {"touchpoint_id": "v-1", "anonymous_id": "v1", "ts": dt.datetime(2024, 3, 1, 9)}
+    moved = {"touchpoint_id": "a-t0", "contact_id": "b", "ts": dt.datetime(2024, 3, 4, 10)}
+    tie = {"touchpoint_id": "c-t0", "contact_id": "c", "ts": dt.datetime(2024, 3, 2, 10)}
+    steps: list[dict[str, list[dict[str, Any]]]] = [
+        {"touchpoints": [{**visit, "channel": "referral"}]},  # anonymous: no contact yet
+        {"identities": [{"anonymous_id": "v1", "contact_id": "d"}]},  # the visit is d's
+        {"touchpoints": [{**moved, "channel": "social"}]},  # a's first touch becomes b's
+        {"touchpoints": [{**tie, "channel": "display"}]},  # two of c's touches tie
+    ]
+    uniques = []
+    for rows in steps:
+        load_rows(warehouse, rows)
+        assert _all_stored(warehouse) == _stitched_now(warehouse)
+        assert stitched_touches_current(warehouse)
+        uniques.append(warehouse.fact(TOUCH_TIMES)["unique"])
+        assert uniques[-1] == (not facts._has_ties(warehouse))
+    assert uniques == [True, True, True, False]
+    assert ("v-1", "d") in [(r[0], r[1]) for r in _all_stored(warehouse)]
+    assert len(whole) == 1  # the first import only
+    everyone = [{**moved, "touchpoint_id": f"{p}-t1", "contact_id": p} for p in "abcdefgh"]
+    load_rows(warehouse, {"touchpoints": [{**t, "channel": "events"} for t in everyone]})
+    assert len(whole) == 2  # 8 of 25 touches changed: all stored again, in order
+    assert _all_stored(warehouse) == _stitched_now(warehouse)
 
 
 def test_a_warehouse_without_touches_has_unique_times(warehouse: Warehouse) -> None:

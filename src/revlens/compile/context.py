@@ -151,9 +151,12 @@ class Context:
             return self.table(STORED_TOUCHES).select("touchpoint_id", "contact_id", "ts", *columns)
         return self.stitch_touches(columns)
 
-    def stitch_touches(self, columns: Sequence[str] = MARKETING_DIMS) -> Any:
-        """`touches()` resolved from the touchpoints and identities as they are now."""
-        tp = self.table("touchpoints")
+    def stitch_touches(
+        self, columns: Sequence[str] = MARKETING_DIMS, touchpoints: Any = None
+    ) -> Any:
+        """`touches()` resolved from the touchpoints (or those of the `touchpoints` table
+        given) and the identities as they are now."""
+        tp = self.table("touchpoints") if touchpoints is None else touchpoints
         ids = self.table("identities").select(id_anon="anonymous_id", id_contact="contact_id")
         cols = ["touchpoint_id", "contact_id", "ts", *columns]
         direct = tp.filter(tp.contact_id.notnull()).select(*cols)

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from revlens.compile.facts import WATCHED, record_touch_facts
+from revlens.compile.facts import WATCHED, TouchChanges, record_touch_facts, track_touch_changes
 from revlens.engines.duckdb import quote_ident as q
 from revlens.errors import ImportAborted, InputFileError, did_you_mean
 from revlens.ingest.mapping import ColumnSource, Mapping, Output, identity_mapping
@@ -145,13 +145,14 @@ def import_raw(
     import_id = uuid.uuid4().hex[:12]
     result = ImportResult(import_id, [])
     with wh.transaction():
+        changes = track_touch_changes(wh) if record_facts else None
         for raw in raws:
             file_mapping = mapping or identity_mapping(_require_table(table), raw.columns)
             if mapping is None:
                 _check_header(_require_table(table), raw)
             else:
                 _check_mapping_columns(mapping, raw)
-            file_result = _import_one(wh, raw, file_mapping, settings, import_id)
+            file_result = _import_one(wh, raw, file_mapping, settings, import_id, changes)
             result.files.append(file_result)
             if on_error == "abort" and file_result.rows_rejected:
                 result.committed = False
@@ -165,7 +166,10 @@ def import_raw(
         changed = result.totals()
         watched = [changed[t] for t in WATCHED if t in changed]
         if record_facts and any(t.loaded or t.updated for t in watched):
-            record_touch_facts(wh)  # part of the import: what queries rely on stays true
+            # part of the import: what queries rely on stays true
+            record_touch_facts(wh, changes)
+        elif changes is not None:
+            changes.close(wh)
     return result
 
 
@@ -334,7 +338,12 @@ def _exists(table: Table, alias: str = "s") -> str:
 
 
 def _import_one(
-    wh: Warehouse, raw: RawData, mapping: Mapping, settings: WarehouseSettings, import_id: str
+    wh: Warehouse,
+    raw: RawData,
+    mapping: Mapping,
+    settings: WarehouseSettings,
+    import_id: str,
+    changes: TouchChanges | None,
 ) -> FileResult:
     con = wh.con
     con.register("raw", raw.table)
@@ -370,7 +379,7 @@ def _import_one(
     failed_lines = _scalar(wh, "SELECT count(DISTINCT line) FROM __fail")
     counts: list[TableCounts] = []
     for staged in staged_outputs:
-        counts.append(_upsert(wh, staged, len(raw.pre_rejects)))
+        counts.append(_upsert(wh, staged, len(raw.pre_rejects), changes))
     for staged in staged_outputs:
         raw.warnings.extend(_consistency_warnings(wh, staged))
     rejects = _store_rejects(wh, raw, mapping, import_id)
@@ -403,8 +412,11 @@ def _reject_duplicates(wh: Warehouse, staged: _Staged) -> None:
     )
 
 
-def _upsert(wh: Warehouse, staged: _Staged, pre_rejected: int) -> TableCounts:
-    """Update rows whose key exists (only the columns this output provides), insert the rest."""
+def _upsert(
+    wh: Warehouse, staged: _Staged, pre_rejected: int, changes: TouchChanges | None
+) -> TableCounts:
+    """Update rows whose key exists (only the columns this output provides), insert the
+    rest; note them in `changes`."""
     con, table = wh.con, staged.table
     stg, ok = q(staged.name), q(staged.name + "_ok")
     cols = staged.provided
@@ -430,6 +442,8 @@ def _upsert(wh: Warehouse, staged: _Staged, pre_rejected: int) -> TableCounts:
             f"INSERT INTO main.{q(table.name)} ({names}) "
             f"SELECT {names} FROM {ok} WHERE NOT __exists"
         )
+    if changes is not None:
+        changes.note(wh, table.name, ok)
     con.execute(f"DROP TABLE {ok}")
     rejected = staged_rows - good + pre_rejected
     return TableCounts(table.name, staged_rows + pre_rejected, good - updated, updated, rejected)
