@@ -137,9 +137,7 @@ def test_every_route_to_the_ordered_touches_gives_the_same_journeys(
     assert paths(warehouse_journeys(on_engine(wh), "lead", start=START, end=END)) == LEAD_PATHS
 
 
-def test_touches_are_packed_when_time_alone_orders_them(
-    wh: Warehouse, on_engine: OnEngine
-) -> None:
+def test_touches_are_packed_when_time_alone_orders_them(wh: Warehouse, on_engine: OnEngine) -> None:
     ctx = Context(on_engine(wh))
     lo, hi = ibis.timestamp(dt.datetime(2024, 3, 1)), ibis.timestamp(dt.datetime(2024, 4, 1))
     assert isinstance(journeys_module._touch_order(ctx, lo, hi, 7), PackedOrder)
