@@ -150,20 +150,21 @@ def test_touches_are_packed_when_time_alone_orders_them(wh: Warehouse, on_engine
 
 
 def test_a_tie_orders_touches_by_id_and_the_journeys_stay_right(wh: Warehouse) -> None:
-    """Two of ann's touches at one instant: the touchpoint id breaks the tie, so touches
+    """Two of ann's touches at one instant: the touchpoint id breaks the tie (this one's
+    sorts before her email's, ann-t1, though social's code follows email's), so touches
     are gathered as structs, not packed."""
     tied = {
-        "touchpoint_id": "ann-zz",
+        "touchpoint_id": "ann-a0",
         "contact_id": "ann",
         "channel": "social",
-        "ts": dt.datetime(2024, 3, 8),  # with her email touch (id ann-t2)
+        "ts": dt.datetime(2024, 3, 8),  # with her email touch
     }
     load_rows(wh, {"touchpoints": [tied]})
     ctx = Context(wh)
     lo, hi = ibis.timestamp(dt.datetime(2024, 3, 1)), ibis.timestamp(dt.datetime(2024, 4, 1))
     assert type(journeys_module._touch_order(ctx, lo, hi, 7)) is StructOrder
     got = paths(warehouse_journeys(wh, "lead", start=START, end=END))
-    assert got[("referral", "paid_search", "email", "social")] == (1, 0.0, 0)
+    assert got[("referral", "paid_search", "social", "email")] == (1, 0.0, 0)
 
 
 def test_revenue_journeys_carry_value_timing_and_milestones(

@@ -341,7 +341,7 @@ def test_the_batch_ranks_when_the_arg_min_runs_out_of_memory(
     }
 
 
-def test_init_takes_the_fact_again_after_a_write_that_kept_the_counts(
+def test_init_refreshes_the_touches_after_a_write_that_kept_the_counts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "wh.duckdb"
@@ -351,11 +351,38 @@ def test_init_takes_the_fact_again_after_a_write_that_kept_the_counts(
             {"ann": [touch("email", "2024-03-01 10:00"), touch("social", "2024-03-02 10:00")]},
         )
         # a write by other means that keeps the row counts: not noticed by queries
-        wh.con.execute("UPDATE touchpoints SET ts = TIMESTAMP '2024-03-01 10:00'")
+        wh.con.execute(
+            "UPDATE touchpoints SET ts = TIMESTAMP '2024-03-01 10:00', channel = 'display' "
+            "WHERE touchpoint_id = 'ann-t1'"
+        )
         assert touch_times_unique(wh)
-    monkeypatch.setattr(sys, "argv", ["revlens", "-w", str(path), "init"])
     monkeypatch.delenv("REVLENS_WAREHOUSE", raising=False)
-    main()
-    capsys.readouterr()
-    with Warehouse.open(path, read_only=True) as wh:
-        assert not touch_times_unique(wh)
+
+    def init(*options: str) -> list[str]:
+        monkeypatch.setattr(sys, "argv", ["revlens", "-w", str(path), "init", *options])
+        main()
+        capsys.readouterr()
+        with Warehouse.open(path, read_only=True) as wh:
+            assert touch_times_unique(wh) is (options == ())
+            return [row[2] for row in _stored(wh)]
+
+    assert init() == ["email", "social"]  # current by the counts: kept as it was
+    assert init("--refresh-touches") == ["email", "display"]
+
+
+def test_a_failed_import_leaves_the_stored_touches_and_facts_as_they_were(
+    warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journeys_for(warehouse, {"ann": [touch("email", "2024-03-01 10:00")]})
+    before = (_all_stored(warehouse), warehouse.fact(STITCHED), warehouse.fact(TOUCH_TIMES))
+
+    def interrupted(*args: Any, **kwargs: Any) -> bool:
+        raise KeyboardInterrupt  # after the new touch was stored, before the facts
+
+    monkeypatch.setattr(facts, "_has_ties", interrupted)
+    later = {"touchpoint_id": "x", "contact_id": "ann", "ts": dt.datetime(2024, 3, 2)}
+    with pytest.raises(KeyboardInterrupt):
+        load_rows(warehouse, {"touchpoints": [{**later, "channel": "social"}]})
+    after = (_all_stored(warehouse), warehouse.fact(STITCHED), warehouse.fact(TOUCH_TIMES))
+    assert after == before
+    assert warehouse.row_counts()["touchpoints"] == 1

@@ -14,6 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from revlens.compile.context import STORED_TOUCHES, Context
+from revlens.compile.facts import stitched_touches_current
 from revlens.demo import truth as T
 from revlens.demo.generate import ARROW_TYPES, GLOBAL_TABLES, generate, load_demo, write_parquet
 from revlens.model.schema import (
@@ -152,6 +154,10 @@ def test_load_demo_loads_every_row_with_zero_rejects(data: Tables) -> None:
     assert wh.row_counts() == expected
     assert wh.con.execute(f"SELECT count(*) FROM {REJECTS_TABLE}").fetchone() == (0,)
     assert seen[-1][0] == seen[-1][1]
+    # the stitched touches are stored once, after the last chunk, as an import stores them
+    assert stitched_touches_current(wh)
+    stored = wh.con.execute(f"SELECT count(*) FROM {STORED_TOUCHES}").fetchone()
+    assert stored == (Context(wh).stitch_touches().count().execute(),)
     wh.close()
 
 

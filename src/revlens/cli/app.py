@@ -168,9 +168,16 @@ def init(
     fiscal_year_start: Annotated[
         int | None, typer.Option(help="Month (1-12) in which the fiscal year starts.")
     ] = None,
+    refresh_touches: Annotated[
+        bool,
+        typer.Option(
+            help="Store the stitched touches again even if they look current: after "
+            "touchpoints or identities were changed by other means than an import."
+        ),
+    ] = False,
 ) -> None:
     """Create the warehouse (every canonical table) or migrate it forward; set its settings."""
-    from revlens.compile.facts import record_touch_facts
+    from revlens.compile.facts import ensure_touch_facts, record_touch_facts
 
     path = resolve_path(state.warehouse)
     with Warehouse.open(path, create=True) as wh:
@@ -181,7 +188,10 @@ def init(
             week_start=week_start,
             fiscal_year_start_month=fiscal_year_start,
         )
-        record_touch_facts(wh)  # taken again: also repairs one left stale by other writers
+        if refresh_touches:  # repairs what writes by other means left stale
+            record_touch_facts(wh)
+        else:  # stored when missing or out of date (a warehouse from an older revlens)
+            ensure_touch_facts(wh)
         console.print(f"warehouse {path} ready (schema version {wh.schema_version()})")
         console.print(to_json(settings.model_dump(mode="json")), highlight=False)
 

@@ -125,14 +125,8 @@ def _store_stitched(wh: Warehouse) -> None:
     broken by the queries; the id as a third key cost 24 s more at 10M contacts)."""
     touches = Context(wh).stitch_touches(MARKETING_DIMS)
     ordered = touches.order_by(["contact_id", "ts"])
-    sql = wh.ibis.compile(ordered)
-    row = wh.con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
-    keep = bool(row[0]) if row else True
-    wh.con.execute("SET preserve_insertion_order = true")  # the rows stay in that order
-    try:
-        wh.con.execute(f"CREATE OR REPLACE TABLE {STORED_TOUCHES} AS {sql}")
-    finally:
-        wh.con.execute(f"SET preserve_insertion_order = {'true' if keep else 'false'}")
+    # an ORDER BY orders the stored rows whatever preserve_insertion_order says
+    wh.con.execute(f"CREATE OR REPLACE TABLE {STORED_TOUCHES} AS {wh.ibis.compile(ordered)}")
 
 
 def stitched_touches_current(reader: Reader) -> bool:
@@ -143,6 +137,7 @@ def stitched_touches_current(reader: Reader) -> bool:
         isinstance(fact, dict)
         and fact.get("columns") == list(MARKETING_DIMS)
         and fact.get("rows") == _rows(reader)
+        and STORED_TOUCHES in reader.ibis.list_tables()  # not dropped by other means
     )
 
 
