@@ -4,7 +4,7 @@ the tables still hold the rows they were recorded on.
 
 `stitched_touches`: the touches resolved to their contacts (anonymous ones through
 `identities`) are stored in `_revlens_touches`, sorted by contact and time, so a query reads
-them instead of joining 100M anonymous touches to the identities each time (about 9 s of
+them instead of joining 100M anonymous touches to the identities each time (about 7 s of
 every attribution query at 10M contacts); and the contact's touches lie together, which
 made gathering them into journeys 2.5x faster there. DuckDB warehouses only: a lake
 (Spark) resolves touches as it reads them.
