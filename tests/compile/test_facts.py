@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -246,7 +247,8 @@ EXPECTED: dict[str, dict[str, tuple[str | None, str | None]]] = {  # which: (cha
 
 def _leads_with_touch(reader: Any, which: str, unique_rows: bool, unique_times: bool) -> Any:
     ctx = Context(reader, lookback_days=90)
-    ctx._cache["touch_times_unique"] = unique_times  # the route under test
+    # the route under test
+    ctx._cache["touch_facts"] = replace(ctx.touch_facts, times={"unique": unique_times})
     leads = ctx.stage_dates().filter(lambda t: t.stage == "lead")
     events = leads.select("contact_id", "ts", value=ibis.literal(1.0))
     found = ctx.touch_dims(events, which, dims=["channel", "source"], unique_rows=unique_rows)

@@ -42,7 +42,7 @@ LEVELS = ("channel", "source", "medium", "campaign", "ad")
 TIMED_MODELS = {"time_decay"}
 PART_TOUCHES = 20_000_000
 """Touches of non-converting journeys gathered per query as structs, at most (see
-_non_converting); three times as many as packed integers (8 bytes each)."""
+_non_converting; `PackedOrder` gathers three times as many)."""
 MILESTONE_MODELS = {"w_shaped", "full_path"}
 BUCKETS = 1024
 """Contacts are hashed into this many buckets; the parts of _non_converting are sets of them."""
@@ -131,6 +131,7 @@ def journeys_of(
         & (touches.t_ts >= conv.conv_ts - window),
     )
     conv_keys = ["conv_id", "contact_id", "conv_ts", "value"]
+    order = StructOrder() if timed else _touch_order(ctx, lo, hi, len(names))
     if timed:  # the days before the conversion and the milestones' touches, per touch
         marks = milestones(ctx)
         pairs = pairs.left_join(marks, pairs.contact_id == marks.m_contact)
@@ -147,7 +148,6 @@ def journeys_of(
             days=in_order.map(lambda step: step.days),
         ).drop("steps")
     else:
-        order = _touch_order(ctx, lo, hi, len(names))
         # a touch's time measured from the start of its conversion's window
         steps = order.collect(pairs, since=pairs.conv_ts - window)
         gathered = pairs.group_by(conv_keys).aggregate(steps=steps)
@@ -155,7 +155,7 @@ def journeys_of(
     converted = conv.anti_join(gathered, "conv_id").select(
         path=ibis.literal([], type="array<int32>"), value=conv.value
     )
-    parts = _non_converting(touches, conv, lo, hi, StructOrder() if timed else order)
+    parts = _non_converting(touches, conv, lo, hi, order)
     if timed:
         rows = gathered.to_pyarrow().to_pylist()
         empty = converted.to_pyarrow().to_pylist()
@@ -209,7 +209,8 @@ def _label_codes(ctx: Context, level: str) -> Any:
 def _labelled_touches(ctx: Context, level: str, codes: Any) -> Any:
     """(t_contact, t_ts, t_id, code) of the touches with a `level` value, `code` its number
     in `codes` (see `_label_codes`): only the one dimension the journeys need (materialised
-    once: journeys scan it twice), not all five of `contact_touches()`. Without t_id when
+    once when stitched by the query: journeys scan it twice), not all five of
+    `contact_touches()`. Without t_id when
     touch times are unique per contact (`Context.touch_times_unique`): the id only breaks
     ties, and carrying it was half the cost of materialising 53M touches at 10M contacts."""
     touches = ctx.touches([level])
@@ -247,8 +248,7 @@ def _non_converting(touches: Any, conv: Any, lo: Any, hi: Any, order: StructOrde
     inside = touches.filter((touches.t_ts >= lo) & (touches.t_ts < hi))
     rest = inside.anti_join(conv.select("contact_id"), inside.t_contact == conv.contact_id)
     count = int(inside.count().execute())
-    per_part = PART_TOUCHES * (3 if isinstance(order, PackedOrder) else 1)
-    n = min(BUCKETS, max(1, math.ceil(count / per_part)))
+    n = min(BUCKETS, max(1, math.ceil(count / order.part_touches)))
     parts = []
     for k in range(n):
         part = rest if n == 1 else rest.filter(rest.bucket % n == k)
@@ -259,6 +259,8 @@ def _non_converting(touches: Any, conv: Any, lo: Any, hi: Any, order: StructOrde
 
 class StructOrder:
     """Touches gathered as `_step` structs, sorted by (time, id), then reduced to codes."""
+
+    part_touches = PART_TOUCHES
 
     def collect(self, touches: Any, since: Any) -> Any:
         """The touches' steps as a list (`since`: no touch of the list is earlier)."""
@@ -278,6 +280,7 @@ class PackedOrder(StructOrder):
 
     n_codes: int
     backend: Any
+    part_touches = 3 * PART_TOUCHES  # 8 bytes a touch: a third of a struct's
 
     def collect(self, touches: Any, since: Any) -> Any:
         micros = touches.t_ts.delta(since, unit="microsecond").cast("int64")

@@ -7,13 +7,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import ibis
 
 from revlens.compile.money import daily_rates, in_reporting_currency
 from revlens.engines import is_out_of_memory
 from revlens.model.warehouse import Reader, WarehouseSettings
+
+if TYPE_CHECKING:
+    from revlens.compile.facts import TouchFacts
 
 T = TypeVar("T")
 
@@ -168,13 +171,19 @@ class Context:
         return union_all(direct, stitched)
 
     @property
-    def stored_touches_current(self) -> bool:
-        """Whether the stored stitched touches match the tables (`compile.facts`)."""
-        if "stored_touches_current" not in self._cache:
-            from revlens.compile.facts import stitched_touches_current
+    def touch_facts(self) -> TouchFacts:
+        """What the warehouse recorded of its touches (`compile.facts`), read once."""
+        if "touch_facts" not in self._cache:
+            from revlens.compile.facts import touch_facts
 
-            self._cache["stored_touches_current"] = stitched_touches_current(self.wh)
-        return bool(self._cache["stored_touches_current"])
+            self._cache["touch_facts"] = touch_facts(self.wh)
+        facts: TouchFacts = self._cache["touch_facts"]
+        return facts
+
+    @property
+    def stored_touches_current(self) -> bool:
+        """Whether the stored stitched touches match the tables."""
+        return self.touch_facts.stored
 
     def contact_touches(self) -> Any:
         """`touches()` with every marketing dimension, materialised once per query (for the
@@ -277,13 +286,9 @@ class Context:
 
     @property
     def touch_times_unique(self) -> bool:
-        """Whether no contact has two touches at one instant, as the warehouse recorded
-        (`compile.facts`): then time alone orders a contact's touches."""
-        if "touch_times_unique" not in self._cache:
-            from revlens.compile.facts import touch_times_unique
-
-            self._cache["touch_times_unique"] = touch_times_unique(self.wh)
-        return bool(self._cache["touch_times_unique"])
+        """Whether no contact has two touches at one instant, as the warehouse recorded:
+        then time alone orders a contact's touches."""
+        return self.touch_facts.times_unique
 
     @staticmethod
     def _argmin_by_time(pairs: Any, dims: Sequence[str], which: str) -> dict[str, Any]:

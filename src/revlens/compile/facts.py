@@ -60,12 +60,12 @@ class TouchChanges:
 def track_touch_changes(wh: Warehouse) -> TouchChanges | None:
     """Start noting an import's changes, when the stored touches are current (else the
     import stores them again whole)."""
-    times = current_touch_times(wh)
-    if times is None or not stitched_touches_current(wh):
+    facts = touch_facts(wh)
+    if facts.times is None or not facts.stored:
         return None
     for table, key in CHANGE_KEYS.items():
         wh.con.execute(f"CREATE OR REPLACE TEMP TABLE __changed_{table} ({key} VARCHAR)")
-    return TouchChanges(unique_before=times.get("unique") is True)
+    return TouchChanges(unique_before=facts.times_unique)
 
 
 def record_touch_facts(wh: Warehouse, changes: TouchChanges | None = None) -> dict[str, Any]:
@@ -78,12 +78,8 @@ def record_touch_facts(wh: Warehouse, changes: TouchChanges | None = None) -> di
     if affected is None:
         _store_stitched(wh)
     wh.record_fact(STITCHED, {"rows": rows, "columns": list(MARKETING_DIMS)})
-    if affected is not None and changes is not None and changes.unique_before:
-        unique = not _has_ties(wh, among=affected)
-    else:
-        unique = not _has_ties(wh)
-    if changes is not None:
-        changes.close(wh)
+    # without ties before, only the contacts of changed touches can have one now
+    unique = not _has_ties(wh, among=affected if changes and changes.unique_before else None)
     fact = {"unique": unique, "rows": rows}
     wh.record_fact(TOUCH_TIMES, fact)
     return fact
@@ -129,40 +125,60 @@ def _store_stitched(wh: Warehouse) -> None:
     wh.con.execute(f"CREATE OR REPLACE TABLE {STORED_TOUCHES} AS {wh.ibis.compile(ordered)}")
 
 
-def stitched_touches_current(reader: Reader) -> bool:
-    """Whether `_revlens_touches` holds the touches of the rows the tables hold now, with
-    the marketing dimensions this revlens reads."""
-    fact = reader.fact(STITCHED)
-    return (
-        isinstance(fact, dict)
-        and fact.get("columns") == list(MARKETING_DIMS)
-        and fact.get("rows") == _rows(reader)
-        and STORED_TOUCHES in reader.ibis.list_tables()  # not dropped by other means
+@dataclass(frozen=True)
+class TouchFacts:
+    """What the recorded touch facts say of the tables as they are now: `times`, the
+    touch-times fact if it was taken on the rows the tables hold (else None); `stored`,
+    whether `_revlens_touches` holds the touches of those rows, with the marketing
+    dimensions this revlens reads."""
+
+    times: dict[str, Any] | None
+    stored: bool
+
+    @property
+    def times_unique(self) -> bool:
+        """True when a current fact says no contact has two touches at one instant; False
+        when some do, or nobody knows (then queries rank by time and touchpoint id)."""
+        return self.times is not None and self.times.get("unique") is True
+
+
+def touch_facts(reader: Reader) -> TouchFacts:
+    """Both facts, checked against the tables' row counts (taken once)."""
+    rows = _rows(reader)
+    times, stitched = reader.fact(TOUCH_TIMES), reader.fact(STITCHED)
+    return TouchFacts(
+        times=times if isinstance(times, dict) and times.get("rows") == rows else None,
+        stored=(
+            isinstance(stitched, dict)
+            and stitched.get("columns") == list(MARKETING_DIMS)
+            and stitched.get("rows") == rows
+            and STORED_TOUCHES in reader.ibis.list_tables()  # not dropped by other means
+        ),
     )
 
 
 def current_touch_times(reader: Reader) -> dict[str, Any] | None:
     """The recorded touch-times fact, if it was taken on the rows the tables hold now."""
-    fact = reader.fact(TOUCH_TIMES)
-    if not isinstance(fact, dict) or fact.get("rows") != _rows(reader):
-        return None
-    return fact
+    return touch_facts(reader).times
 
 
 def touch_times_unique(reader: Reader) -> bool:
-    """True when a current fact says no contact has two touches at one instant; False when
-    some do, or nobody knows (then queries take the ranking by time and touchpoint id)."""
-    fact = current_touch_times(reader)
-    return fact is not None and fact.get("unique") is True
+    """See `TouchFacts.times_unique`."""
+    return touch_facts(reader).times_unique
+
+
+def stitched_touches_current(reader: Reader) -> bool:
+    """Whether `_revlens_touches` holds the touches of the rows the tables hold now."""
+    return touch_facts(reader).stored
 
 
 def ensure_touch_facts(wh: Warehouse) -> dict[str, Any]:
     """The current touch-times fact, with the stitched touches, recorded now if either is
     missing or out of date (a warehouse built before revlens recorded them, or written to by
     other means than an import)."""
-    fact = current_touch_times(wh)
-    if fact is not None and stitched_touches_current(wh):
-        return fact
+    facts = touch_facts(wh)
+    if facts.times is not None and facts.stored:
+        return facts.times
     return record_touch_facts(wh)
 
 

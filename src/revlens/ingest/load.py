@@ -168,7 +168,7 @@ def import_raw(
         if record_facts and any(t.loaded or t.updated for t in watched):
             # part of the import: what queries rely on stays true
             record_touch_facts(wh, changes)
-        elif changes is not None:
+        if changes is not None:
             changes.close(wh)
     return result
 
