@@ -29,7 +29,7 @@ from revlens.ingest.rules import (
     raw_string,
     typed_value,
 )
-from revlens.model.schema import SQL_TYPES, TABLES_BY_NAME, Table
+from revlens.model.schema import SQL_TYPES, TABLES_BY_NAME, Column, Table
 from revlens.model.schema import table as lookup_table
 from revlens.model.warehouse import IMPORTS_TABLE, REJECTS_TABLE, Warehouse, WarehouseSettings
 
@@ -268,17 +268,41 @@ def _stage(
         for name, src in sources.items()
         if src.from_ and src.map is not None and src.unmapped == "reject"
     ]
+    strings += [
+        f"{raw_string(src.divide_by, params)} AS {q(name + '__div')}"
+        for name, src in sources.items()
+        if src.divide_by is not None
+    ]
     typed = [
-        f"{typed_value(col, q(name + '__s'), src, zone, params, allowed_values(col, settings))}"
-        f" AS {q(name)}"
+        typed_value(
+            col,
+            q(name + "__s"),
+            src,
+            zone,
+            params,
+            allowed_values(col, settings),
+            q(name + "__div") if src.divide_by is not None else None,
+        )
+        + f" AS {q(name)}"
         for name, src in sources.items()
         for col in [table.column(name)]
     ]
     where = _condition(output, params)
+    source = "raw"
+    month_rules: list[Rule] = []
+    if output.each_month is not None:
+        source, month_rules = _each_month(output, zone, settings.timezone, params, where)
+        where = ""
+        month = output.each_month.into
+        carried = ["__em_f__s", "__em_t__s", "__em_f", "__em_t"]
+        strings += [f"CAST(raw.__em_month AS VARCHAR) AS {q(month + '__s')}"]
+        strings += [f"raw.{q(c)} AS {q(c)}" for c in carried]
+        typed.append(f"CAST({q(month + '__s')} AS DATE) AS {q(month)}")
     provided = list(sources)
     # Optional key parts the file does not carry are NULL (e.g. spend without campaign).
+    into = output.each_month.into if output.each_month else None
     for key in table.key:
-        if key not in sources and not table.hashed_key:
+        if key not in sources and key != into and not table.hashed_key:
             sql_type = SQL_TYPES[table.column(key).type]
             strings.append(f"CAST(NULL AS VARCHAR) AS {q(key + '__s')}")
             typed.append(f"CAST(NULL AS {sql_type}) AS {q(key)}")
@@ -293,13 +317,18 @@ def _stage(
     wh.con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {q(staged.name)} AS
         WITH s AS (SELECT raw.{q(LINE_COLUMN)} AS {q(LINE_COLUMN)}, {", ".join(strings)}
-                   FROM raw {where}),
+                   FROM {source} {where}),
              t AS (SELECT *, {", ".join(typed)} FROM s)
         SELECT *{hashed} FROM t""",
         params.values,
     )
+    checked = provided
+    if output.each_month is not None:
+        # the month's own rules (below) say which timestamp is missing or bad
+        checked = [c for c in provided if c != output.each_month.into]
+        provided.append(output.each_month.into)
     staged.provided = provided
-    rules = column_rules(table, output, provided, settings, rule_params)
+    rules = column_rules(table, output, checked, settings, rule_params) + month_rules
     if output.mode == "update":
         rules.append(
             Rule(
@@ -312,6 +341,57 @@ def _stage(
             )
         )
     return rules
+
+
+def _each_month(
+    output: Output, zone: str, local_zone: str, params: Params, where: str
+) -> tuple[str, list[Rule]]:
+    """The input rows of an `each_month` output, one per month (`__em_month`), as a relation
+    named raw; and the rules of its two timestamps. A row whose timestamps do not parse keeps
+    one row with no month, so it is rejected with its reason; a row that ends in the month it
+    starts has no month and no row."""
+    em = output.each_month
+    assert em is not None
+    stamp = Column("each_month", "timestamp")
+    f_s, t_s = raw_string(em.from_, params), raw_string(em.to, params)
+    f = typed_value(stamp, q("__em_f__s"), em.from_, zone, params)
+    t = typed_value(stamp, q("__em_t__s"), em.to, zone, params)
+    lz = params.add(local_zone)
+
+    def month(v: str) -> str:
+        return f"date_trunc('month', timezone({lz}, timezone('UTC', {v})))"
+
+    source = f"""(SELECT *, unnest(CASE WHEN __em_f IS NULL OR __em_t IS NULL
+                                    THEN [CAST(NULL AS DATE)]
+                                    ELSE CAST(generate_series({month("__em_f")},
+                                              {month("__em_t")} - INTERVAL 1 MONTH,
+                                              INTERVAL 1 MONTH) AS DATE[]) END) AS __em_month
+        FROM (SELECT *, {f} AS __em_f, {t} AS __em_t
+              FROM (SELECT raw.*, {f_s} AS __em_f__s, {t_s} AS __em_t__s FROM raw {where})))
+        AS raw"""
+    rules = []
+    for alias, src, role in (("__em_f", em.from_, "first"), ("__em_t", em.to, "end")):
+        name = src.from_ or "the constant"
+        rules.append(
+            Rule(
+                em.into,
+                "missing",
+                f"{q(alias + '__s')} IS NULL",
+                q(alias + "__s"),
+                f"{name} is empty: the {role} month of the row is unknown",
+            )
+        )
+        rules.append(
+            Rule(
+                em.into,
+                "bad_timestamp",
+                f"{q(alias + '__s')} IS NOT NULL AND {q(alias)} IS NULL",
+                q(alias + "__s"),
+                f"{name} is not a valid timestamp"
+                + (f": expected {src.format}" if src.format else ""),
+            )
+        )
+    return source, rules
 
 
 def _condition(output: Output, params: Params) -> str:
