@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from revlens.catalog.spec import Catalog, load_catalog
+from revlens.compile.measures import MEASURES
 from revlens.compile.query import KpiQuery, KpiResult, run_kpis
 from revlens.ingest.load import ImportResult, import_files
 from revlens.ingest.mapping import load_mapping
@@ -172,7 +173,7 @@ def hubspot() -> Iterator[HubSpot]:
 
 @pytest.fixture(scope="module")
 def catalog() -> Catalog:
-    return load_catalog()
+    return load_catalog(measures=set(MEASURES))
 
 
 def q(wh: Warehouse, sql: str) -> list[tuple[Any, ...]]:

@@ -533,6 +533,8 @@ def _consistency_warnings(wh: Warehouse, staged: _Staged) -> list[str]:
     """Loaded rows that are valid alone but odd beside the rest of the warehouse: stage events
     of unknown contacts, or dated before their contact was created. They load (the data may
     be true); the warning says so, and funnels decide how such events count."""
+    if staged.table.name == "opportunities":
+        return _unknown_amounts(wh, staged)
     if staged.table.name != "stage_events":
         return []
     row = wh.con.execute(
@@ -556,6 +558,24 @@ def _consistency_warnings(wh: Warehouse, staged: _Staged) -> list[str]:
             f"(e.g. contact {example}); they are kept as they are"
         )
     return warnings
+
+
+def _unknown_amounts(wh: Warehouse, staged: _Staged) -> list[str]:
+    """Deals loaded without an amount (a CRM deal nobody priced) are an unknown amount, not
+    0: they count in win rate and deal counts, not in revenue. Say how many there are."""
+    amount = "amount" if "amount" in staged.provided else "NULL"
+    row = wh.con.execute(
+        f"""SELECT count(*), min(opportunity_id) FROM {q(staged.name)}
+        WHERE {amount} IS NULL
+          AND {q(LINE_COLUMN)} NOT IN (SELECT line FROM __fail WHERE line IS NOT NULL)"""
+    ).fetchone()
+    assert row is not None
+    if not row[0]:
+        return []
+    return [
+        f"{row[0]} opportunities have no amount (e.g. {row[1]}): an unknown amount counts in "
+        "win rate and deal counts, not in revenue or pipeline value"
+    ]
 
 
 def _store_rejects(wh: Warehouse, raw: RawData, mapping: Mapping, import_id: str) -> list[Reject]:
