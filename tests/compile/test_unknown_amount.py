@@ -33,10 +33,10 @@ def test_an_unknown_amount_counts_in_win_rate_not_in_revenue(
 ) -> None:
     result = import_files(warehouse, [write("opps.csv", OPPS)], table="opportunities")
     assert result.rows_rejected == 0
-    assert result.files[0].warnings == [
+    assert (
         "3 opportunities have no amount (e.g. o2): an unknown amount counts in win rate and "
         "deal counts, not in revenue or pipeline value"
-    ]
+    ) in result.files[0].warnings
     query = KpiQuery(
         kpis=("win_rate", "customers", "revenue", "average_deal_size", "pipeline_value"),
         start=dt.date(2024, 2, 1),
