@@ -107,7 +107,7 @@ def _update_stitched(wh: Warehouse) -> Any | None:
         "WHERE touchpoint_id IN (SELECT touchpoint_id FROM __changed_restitched)"
     )
     tp = wh.ibis.table("touchpoints")
-    ctx = Context(wh)
+    ctx = Context(wh, local=False)  # stored as the touchpoints are: naive UTC
     touches = ctx.stitch_touches(MARKETING_DIMS, tp.semi_join(changed, "touchpoint_id"))
     columns = ", ".join(touches.columns)
     sql = wh.ibis.compile(touches.order_by(["contact_id", "ts"]))
@@ -119,7 +119,7 @@ def _store_stitched(wh: Warehouse) -> None:
     """`_revlens_touches`: every touch with a contact (`Context.stitch_touches`), with all
     marketing dimensions, in (contact, time) order: a contact's touches together (ties are
     broken by the queries; the id as a third key cost 24 s more at 10M contacts)."""
-    touches = Context(wh).stitch_touches(MARKETING_DIMS)
+    touches = Context(wh, local=False).stitch_touches(MARKETING_DIMS)  # naive UTC
     ordered = touches.order_by(["contact_id", "ts"])
     # an ORDER BY orders the stored rows whatever preserve_insertion_order says
     wh.con.execute(f"CREATE OR REPLACE TABLE {STORED_TOUCHES} AS {wh.ibis.compile(ordered)}")

@@ -250,7 +250,7 @@ def sla_report(
             raise RevlensError(
                 "--from is after --to", value=f"{start} > {end}", code="RL510", fix="swap the dates"
             )
-        as_of = as_of or newest_timestamp(ctx) or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        as_of = as_of or newest_timestamp(ctx) or ctx.now()
         return _Builder(ctx, config, start, end, grain, by_owner, as_of).report()
     finally:
         ctx.release()
