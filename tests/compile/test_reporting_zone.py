@@ -21,6 +21,7 @@ from journeys import deal, journeys_for, load_rows, stage, touch
 from revlens.attribution.warehouse import warehouse_journeys
 from revlens.catalog.spec import Catalog, load_catalog
 from revlens.compile.context import Context
+from revlens.compile.facts import current_touch_times, touch_times_unique
 from revlens.compile.measures import MEASURES
 from revlens.compile.query import KpiQuery, KpiResult, run_kpis
 from revlens.funnel.cohorts import cohort_matrix
@@ -362,3 +363,22 @@ def test_a_one_day_funnel_window_is_one_local_day(windows: Warehouse, on_engine:
     )
     got = {r["stage"]: r["count"] for r in result.rows}
     assert got == {"lead": 1, "customer": 1}
+
+
+def test_two_instants_of_the_repeated_hour_are_a_tie_in_that_zone() -> None:
+    """02:30 CEST and 02:30 CET on 2026-10-25 are two instants but one Berlin time: the
+    touch-times fact, taken in the zone queries read, says the touches tie there (so first
+    and last touches rank by time and touchpoint id), and a fact taken in another zone is
+    not trusted."""
+    for zone, unique in (("UTC", True), ("Europe/Berlin", False)):
+        wh = Warehouse.open(":memory:", create=True)
+        wh.update_settings(timezone=zone)
+        twice = [
+            touch("email", "2026-10-25T00:30:00+00:00"),
+            touch("social", "2026-10-25T01:30:00+00:00"),
+        ]
+        journeys_for(wh, {"ann": twice})
+        assert touch_times_unique(wh) is unique
+        wh.update_settings(timezone="Asia/Kolkata" if zone == "UTC" else "UTC")
+        assert current_touch_times(wh) is None
+        wh.close()
