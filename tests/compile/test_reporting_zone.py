@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from journeys import deal, journeys_for, load_rows, stage, touch
+from journeys import activity, deal, inbound, journeys_for, load_rows, stage, touch
 from revlens.attribution.warehouse import warehouse_journeys
 from revlens.catalog.spec import Catalog, load_catalog
 from revlens.compile.context import Context
@@ -27,6 +27,7 @@ from revlens.compile.query import KpiQuery, KpiResult, run_kpis
 from revlens.funnel.cohorts import cohort_matrix
 from revlens.funnel.engine import FunnelQuery, run_funnel
 from revlens.model.warehouse import Reader, Warehouse
+from revlens.plan.sla import sla_report
 from two_engines import OnEngine
 
 D = dt.date
@@ -382,3 +383,64 @@ def test_two_instants_of_the_repeated_hour_are_a_tie_in_that_zone() -> None:
         wh.update_settings(timezone="Asia/Kolkata" if zone == "UTC" else "UTC")
         assert current_touch_times(wh) is None
         wh.close()
+
+
+# -- SLA hours and minutes are elapsed time --------------------------------------------------
+@pytest.fixture(scope="module")
+def spring() -> Iterator[Warehouse]:
+    """Berlin, around the spring change (02:00 CET -> 03:00 CEST on Sunday 2026-03-29):
+    a request at 01:59 CET answered at 03:01 CEST, 2 minutes later (62 by the wall clock);
+    an MQL at 10:00 CET on Saturday first called at 10:30 CEST on Sunday, 23.5 hours later
+    (24.5 by the wall clock); an MQL at 10:00 CET on Saturday called at 11:30 CEST on
+    Sunday, 24.5 hours later: late by 30 minutes."""
+    wh = Warehouse.open(":memory:", create=True)
+    wh.update_settings(timezone="Europe/Berlin")
+    journeys_for(
+        wh,
+        {
+            "ann": [
+                inbound("2026-03-29T01:59:00+01:00", "2026-03-29T03:01:00+02:00"),
+            ],
+            "bob": [
+                stage("mql", "2026-03-28T10:00:00+01:00"),
+                activity("call", "2026-03-29T10:30:00+02:00"),
+            ],
+            "cat": [
+                stage("mql", "2026-03-28T10:00:00+01:00"),
+                activity("call", "2026-03-29T11:30:00+02:00"),
+            ],
+        },
+    )
+    yield wh
+    wh.close()
+
+
+def test_sla_kpis_measure_elapsed_time_across_a_dst_change(
+    spring: Warehouse, catalog: Catalog, on_engine: OnEngine
+) -> None:
+    result = run(
+        on_engine(spring),
+        catalog,
+        "inbound_within_sla",
+        "inbound_response_time",
+        "sla_mql_followup",
+        start=D(2026, 3, 1),
+        end=D(2026, 3, 31),
+    )
+    got = {r["kpi"]: r["value"] for r in result.rows}
+    assert got["inbound_within_sla"] == 1.0  # 2 minutes, within 3
+    assert got["inbound_response_time"] == pytest.approx(2.0, abs=1e-9)
+    assert got["sla_mql_followup"] == 0.5  # bob within 24 hours, cat not
+
+
+def test_sla_report_due_times_are_local_and_lateness_elapsed(
+    spring: Warehouse, on_engine: OnEngine
+) -> None:
+    report = sla_report(on_engine(spring), start=D(2026, 3, 1), end=D(2026, 3, 31), grain=None)
+    (late,) = report.breaches
+    assert late["record_id"] == "cat" and late["status"] == "late"
+    # due 24 hours after 10:00 CET: 11:00 CEST on the wall clock of Berlin
+    assert late["at"] == dt.datetime(2026, 3, 28, 10, 0)
+    assert late["due_at"] == dt.datetime(2026, 3, 29, 11, 0)
+    assert late["response_minutes"] == 24.5 * 60
+    assert late["late_minutes"] == 30

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import ibis
 
 from revlens.compile.money import daily_rates, in_reporting_currency
-from revlens.engines import is_out_of_memory, local_time
+from revlens.engines import is_out_of_memory, local_time, utc_time
 from revlens.model.warehouse import Reader, WarehouseSettings
 
 if TYPE_CHECKING:
@@ -77,15 +77,28 @@ class Context:
         --from/--to and window is cut in that zone; DATE columns are calendar days and
         stay. In UTC the table as stored (nothing added to the query)."""
         table = self.con.table(name)
-        zone = self.settings.timezone
-        if not self.local or zone == "UTC":
+        if not self.converts:
             return table
         stamps = {
-            column: local_time(table[column], zone, self.con)
+            column: self.wall_clock(table[column])
             for column, dtype in table.schema().items()
             if dtype.is_timestamp()
         }
         return table.mutate(**stamps) if stamps else table
+
+    @property
+    def converts(self) -> bool:
+        """Whether `table` reads timestamps in a zone other than UTC."""
+        return self.local and self.settings.timezone != "UTC"
+
+    def instant(self, ts: Any) -> Any:
+        """A timestamp expression as `table` reads it, back as naive UTC: for elapsed times
+        (SLA hours and minutes) that a DST change must not stretch or shrink."""
+        return utc_time(ts, self.settings.timezone, self.con) if self.converts else ts
+
+    def wall_clock(self, ts: Any) -> Any:
+        """A naive UTC timestamp expression as `table` reads timestamps."""
+        return local_time(ts, self.settings.timezone, self.con) if self.converts else ts
 
     def stage(self, role: str) -> str:
         """The configured name of a lifecycle role (lead, mql, ...), by funnel position."""

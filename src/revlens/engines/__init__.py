@@ -43,6 +43,11 @@ def _duckdb_wall_clock(zone: str, ts: Any) -> Any:
     """DuckDB `timezone(zone, instant)`: the naive wall-clock time of an instant in `zone`."""
 
 
+@ibis.udf.scalar.builtin(name="to_utc_timestamp", signature=((_NAIVE, str), _NAIVE))  # type: ignore[untyped-decorator]
+def _spark_utc(ts: Any, zone: str) -> Any:
+    """Spark `to_utc_timestamp(ts, zone)`: a wall-clock time in `zone` as UTC time."""
+
+
 @ibis.udf.scalar.builtin(name="from_utc_timestamp", signature=((_NAIVE, str), _NAIVE))  # type: ignore[untyped-decorator]
 def _spark_wall_clock(ts: Any, zone: str) -> Any:
     """Spark `from_utc_timestamp(ts, zone)`: a UTC time as wall-clock time in `zone`."""
@@ -56,3 +61,12 @@ def local_time(ts: Any, zone: str, backend: Any) -> Any:
     if getattr(backend, "name", None) == "pyspark":
         return _spark_wall_clock(ts, name)
     return _duckdb_wall_clock(name, _duckdb_instant(ibis.literal("UTC"), ts))
+
+
+def utc_time(ts: Any, zone: str, backend: Any) -> Any:
+    """The inverse of `local_time`: naive wall-clock time `ts` in `zone` as naive UTC (a
+    time of the hour repeated when clocks go back is taken as one of its two instants)."""
+    name = ibis.literal(zone)
+    if getattr(backend, "name", None) == "pyspark":
+        return _spark_utc(ts, name)
+    return _duckdb_wall_clock(ibis.literal("UTC"), _duckdb_instant(name, ts))
