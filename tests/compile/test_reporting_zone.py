@@ -444,3 +444,15 @@ def test_sla_report_due_times_are_local_and_lateness_elapsed(
     assert late["due_at"] == dt.datetime(2026, 3, 29, 11, 0)
     assert late["response_minutes"] == 24.5 * 60
     assert late["late_minutes"] == 30
+
+
+def test_utc_reads_the_tables_as_stored(zoned: dict[str, Warehouse]) -> None:
+    """In UTC (the default, and the benchmarks') nothing is added to a query; in another
+    zone every timestamp column is converted and date columns are not."""
+    utc, berlin = Context(zoned["UTC"]), Context(zoned["Europe/Berlin"])
+    for name in ("touchpoints", "stage_events", "opportunities", "spend"):
+        assert utc.table(name).equals(zoned["UTC"].ibis.table(name))
+    sql = zoned["Europe/Berlin"].ibis.compile(berlin.table("opportunities"))
+    assert sql.count("TIMEZONE('Europe/Berlin'") == 2  # created_at, closed_at
+    spend = berlin.table("spend")
+    assert spend.equals(zoned["Europe/Berlin"].ibis.table("spend"))  # dates never shift
