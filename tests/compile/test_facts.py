@@ -45,6 +45,7 @@ def test_an_import_records_that_touch_times_are_unique(warehouse: Warehouse) -> 
     assert current_touch_times(warehouse) == {
         "unique": True,
         "rows": {"touchpoints": 2, "identities": 0},
+        "zone": "UTC",
     }
     assert touch_times_unique(warehouse)
 
@@ -211,6 +212,7 @@ def test_a_warehouse_without_touches_has_unique_times(warehouse: Warehouse) -> N
     assert ensure_touch_facts(warehouse) == {
         "unique": True,
         "rows": {"touchpoints": 0, "identities": 0},
+        "zone": "UTC",
     }
 
 

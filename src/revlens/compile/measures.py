@@ -317,7 +317,9 @@ def mqls_accepted(ctx: Context, p: dict[str, float]) -> Any:
 def mqls_followed_in_sla(ctx: Context, p: dict[str, float]) -> Any:
     m = _first_sales_touch(ctx)
     limit = ibis.interval(seconds=int(p["sla_hours"] * 3600))
-    m = m.filter(m.first_touch.notnull() & (m.first_touch <= m.ts + limit))
+    # elapsed time: a DST change between MQL and touch does not move the deadline
+    in_time = ctx.instant(m.first_touch) <= ctx.instant(m.ts) + limit
+    m = m.filter(m.first_touch.notnull() & in_time)
     return events(m, m.ts, contact=m.contact_id)
 
 
@@ -814,7 +816,8 @@ def inbound_requests(ctx: Context, p: dict[str, float]) -> Any:
 def inbound_answered_in_sla(ctx: Context, p: dict[str, float]) -> Any:
     r = _inbound(ctx)
     limit = ibis.interval(seconds=int(p["sla_minutes"] * 60))
-    r = r.filter(r.first_response_at.notnull() & (r.first_response_at <= r.received_at + limit))
+    in_time = ctx.instant(r.first_response_at) <= ctx.instant(r.received_at) + limit
+    r = r.filter(r.first_response_at.notnull() & in_time)  # elapsed time, as above
     return _inbound_events(r)
 
 
@@ -843,5 +846,6 @@ def inbound_with_outcome(ctx: Context, p: dict[str, float]) -> Any:
 def inbound_response_minutes(ctx: Context, p: dict[str, float]) -> Any:
     r = _inbound(ctx)
     r = r.filter(r.first_response_at.notnull())
-    minutes = (r.first_response_at.epoch_seconds() - r.received_at.epoch_seconds()) / 60.0
+    answered, received = ctx.instant(r.first_response_at), ctx.instant(r.received_at)
+    minutes = (answered.epoch_seconds() - received.epoch_seconds()) / 60.0  # elapsed
     return _inbound_events(r, minutes)
