@@ -128,9 +128,7 @@ def test_a_version_3_warehouse_migrates_to_4_keeping_its_data(tmp_path: Path) ->
             ("2024-01-02", "paid_search", "brand", 12.5, "google", 1000, 40, None, None, None)
         ]
         subs = wh.con.execute("SELECT * FROM subscriptions").fetchall()
-        assert [tuple(r) for r in subs] == [
-            ("acme", dt.date(2024, 1, 1), 99.0, "USD", None, None)
-        ]
+        assert [tuple(r) for r in subs] == [("acme", dt.date(2024, 1, 1), 99.0, "USD", None, None)]
         for table in TABLES:  # the same columns, in the same order, as a new warehouse
             cols = wh.con.execute(
                 "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
