@@ -99,7 +99,7 @@ def _table_frame(session: Any, lake: Path, table: Table) -> Any:
     from pyspark.sql import functions as F
 
     folder = lake / table.name
-    if folder.is_dir():
+    if folder.is_dir() and any(folder.rglob("*.parquet")):
         frame = session.read.option("basePath", str(folder)).parquet(str(folder))
     else:
         ddl = ", ".join(f"`{c.name}` {SPARK_TYPES[c.type]}" for c in table.columns)
