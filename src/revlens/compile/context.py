@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-MARKETING_DIMS = ("channel", "source", "medium", "campaign", "ad")
+MARKETING_DIMS = ("channel", "source", "medium", "campaign", "ad", "landing_page")
 CONTACT_DIMS = ("segment", "country", "owner", "account")
 DEAL_DIMS = ("owner", "product", "account")
 DIMENSIONS = (*MARKETING_DIMS, "segment", "country", "owner", "product", "account")
@@ -99,6 +99,15 @@ class Context:
     def wall_clock(self, ts: Any) -> Any:
         """A naive UTC timestamp expression as `table` reads timestamps."""
         return local_time(ts, self.settings.timezone, self.con) if self.converts else ts
+
+    def has_rows(self, name: str) -> bool:
+        """Whether the table holds any row (asked once per query): the measures that read
+        an aggregate table beside the events take the events alone while it is empty."""
+        key = f"has_rows:{name}"
+        if key not in self._cache:
+            self._cache[key] = bool(self.table(name).limit(1).count().execute() > 0)
+        found: bool = self._cache[key]
+        return found
 
     def stage(self, role: str) -> str:
         """The configured name of a lifecycle role (lead, mql, ...), by funnel position."""
