@@ -74,7 +74,16 @@ def test_import_tables_and_rejects_as_json(
             str(path),
             3,
             1,
-            [{"table": "contacts", "read": 3, "loaded": 2, "updated": 0, "rejected": 1}],
+            [
+                {
+                    "table": "contacts",
+                    "read": 3,
+                    "loaded": 2,
+                    "updated": 0,
+                    "rejected": 1,
+                    "skipped": 0,
+                }
+            ],
         )
     ]
     assert [
