@@ -75,11 +75,9 @@ def import_command(
     header."""
     if table is not None and mapping is not None:
         raise RevlensError(
-            "give at most one of --table or --mapping",
+            "give --table or --mapping, not both",
             code="RL010",
-            fix="e.g. revlens import --table contacts contacts.csv, or revlens import "
-            "--mapping hubspot-deals deals.csv, or revlens import deals.csv to let revlens "
-            "recognise a known export",
+            fix="e.g. revlens import --table contacts contacts.csv",
         )
     if on_error not in ("reject", "abort"):
         raise RevlensError(

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from revlens.errors import InputFileError, RevlensError
+from revlens.ingest.channels import alias_key
 from revlens.ingest.mapping import Mapping, builtin_mappings, load_mapping, match_header
 from revlens.ingest.readers import ReadOptions, read_header
 from revlens.model.schema import TABLES
@@ -81,9 +82,10 @@ def recognise_file(path: Path, mappings: list[Mapping] | None = None) -> Recogni
         matched.sort(key=lambda m: (-len(m.recognise.columns if m.recognise else ()), m.name))
         return Recognition(matched[0], tuple(m.name for m in matched[1:]))
     plain = _header(path, ReadOptions(), cache)
+    loose = {alias_key(h) for h in plain}  # "Campaign" comes close to campaign
     for table in TABLES:
-        shared = [c for c in table.column_names if c in plain]
-        missing = tuple(c for c in table.required if c not in plain)
+        shared = [c for c in table.column_names if alias_key(c) in loose]
+        missing = tuple(c for c in table.required if alias_key(c) not in loose)
         near.append(_Candidate("table", table.name, len(shared), len(table.columns), missing))
     raise _not_recognised(path, plain, near, [m.name for m in candidates if m.recognise])
 
