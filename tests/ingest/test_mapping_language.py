@@ -542,3 +542,31 @@ outputs:
     result = import_files(warehouse, [write("c.csv", text)], mapping=m)
     assert accounted(result) == [("contacts", 4, 3, 0, 1, 0), ("stage_events", 4, 1, 0, 1, 2)]
     assert result.totals()["stage_events"].skipped == 2
+
+
+def test_an_xlsx_export_with_title_rows_and_a_total_row(eur: Warehouse, tmp_path: Path) -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["Campaign report"])
+    sheet.append(["January 1, 2026 - January 31, 2026"])
+    sheet.append(["Day", "Campaign", "Campaign type", "Currency code", "Cost", "Clicks", "Impr."])
+    sheet.append(["2026-01-01", "Brand", "Search", "EUR", "1,234.50", "1,020", "--"])
+    sheet.append(["Total: Account", "--", "--", "EUR", "1,234.50", "1,020", "--"])
+    path = tmp_path / "ads.xlsx"
+    book.save(path)
+    m = load_mapping(str(_write(tmp_path, GOOGLE_ADS_MAPPING)))
+    result = import_files(eur, [path], mapping=m)
+    assert result.files[0].lines_skipped == {"title": 2, "summary": 1}
+    assert accounted(result) == [("spend", 1, 1, 0, 0, 0)]
+    assert rows(eur, "SELECT date, cost, clicks, impressions FROM spend") == [
+        (D(2026, 1, 1), 1234.5, 1020, None)
+    ]
+
+
+def _write(folder: Path, text: str) -> Path:
+    path = folder / "m.yml"
+    path.write_text(text, encoding="utf-8")
+    return path
