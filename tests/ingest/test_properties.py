@@ -296,7 +296,8 @@ def test_rows_a_rule_leaves_out_are_skipped_and_everything_adds_up(
         finally:
             wh.close()
     got = {
-        c.table: (c.read, c.loaded, c.updated, c.rejected, c.skipped) for c in result.files[0].tables
+        c.table: (c.read, c.loaded, c.updated, c.rejected, c.skipped)
+        for c in result.files[0].tables
     }
     for read, loaded, updated, rejected, skipped in got.values():
         assert read == loaded + updated + rejected + skipped
