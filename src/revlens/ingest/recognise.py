@@ -27,7 +27,9 @@ class Recognition:
 
     @property
     def title(self) -> str:
-        return self.mapping.title or self.mapping.name
+        """What the export is, for "recognised as a <title> export"."""
+        title = self.mapping.title or self.mapping.name
+        return title.removesuffix(" export").removesuffix(" Export")
 
 
 @dataclass(frozen=True)
