@@ -100,7 +100,7 @@ def test_import_log_records_each_file(warehouse: Warehouse, write: Writer) -> No
     )
     assert sha == hashlib.sha256(path.read_bytes()).hexdigest()
     assert json.loads(str(details))["tables"] == [
-        {"table": "contacts", "read": 2, "loaded": 1, "updated": 0, "rejected": 1}
+        {"table": "contacts", "read": 2, "loaded": 1, "updated": 0, "rejected": 1, "skipped": 0}
     ]
 
 

@@ -144,7 +144,8 @@ class Deleted(BaseModel):
 
 
 class ImportBody(BaseModel):
-    """What an import did: per file and table, rows read = loaded + updated + rejected."""
+    """What an import did: per file and table, rows read = loaded + updated + rejected +
+    skipped; lines that are not data (title, comment, summary) per file."""
 
     import_id: str
     committed: bool
