@@ -193,16 +193,6 @@ TABLES: tuple[Table, ...] = (
         "Deal stages reached, e.g. discovery, proposal, negotiation, won, lost.",
     ),
     Table(
-        "opportunity_contacts",
-        ("opportunity_id", "contact_id"),
-        (
-            _c("opportunity_id", required=True),
-            _c("contact_id", required=True),
-            _c("is_primary", "boolean"),
-        ),
-        "Every contact associated with a deal (a deal's contact_id is its primary one).",
-    ),
-    Table(
         "sales_activities",
         ("activity_id",),
         (
@@ -257,26 +247,6 @@ TABLES: tuple[Table, ...] = (
         "Marketing cost, daily or coarser, with the ad platform's impressions, clicks and "
         "conversions (by campaign, ad group or ad set, and ad where given).",
         money_date="date",
-    ),
-    Table(
-        "web_traffic",
-        ("date", "channel", "source", "medium", "campaign", "landing_page"),
-        (
-            _c("date", "date", required=True),
-            _c("channel", required=True),
-            _c("source"),
-            _c("medium"),
-            _c("campaign"),
-            _c("landing_page"),
-            _c("sessions", "integer", required=True, non_negative=True),
-            _c("engaged_sessions", "integer", non_negative=True),
-            _c("bounces", "integer", non_negative=True),
-            _c("pageviews", "integer", non_negative=True),
-            _c("new_users", "integer", non_negative=True),
-            _c("conversions", "number", non_negative=True),
-            _c("platform"),
-        ),
-        "Aggregated web analytics (e.g. GA4): sessions per day and channel.",
     ),
     Table(
         "email_events",
