@@ -411,6 +411,23 @@ def test_hubspot_cpl_and_cac_by_channel(hubspot: HubSpot, catalog: Catalog) -> N
     )
 
 
+def test_the_two_contact_deal_is_revenue_of_its_first_contacts_channel(
+    hubspot: HubSpot, catalog: Catalog
+) -> None:
+    """Revenue of 2026-05-12 by channel: the 12,000 deal of 51467;52202 is paid search's
+    (51467's channel). Stored with the whole string as its contact, it had no channel."""
+    day = dt.date(2026, 5, 12)
+    expected: dict[str | None, float] = defaultdict(float)
+    for d in hubspot.deals:
+        if d["Deal Stage"] == "Closed Won" and d["Close Date"].startswith(day.isoformat()):
+            first = d["Associated Contact IDs"].split(";")[0]
+            expected[hubspot.channel(first)] += float(d["Amount"] or 0)
+    assert expected["paid_search"] >= 12000
+    result = kpis(hubspot.wh, catalog, "revenue", by=("channel",), start=day, end=day, **LOOKBACK)
+    got = {ch: r["value"] for ch, r in by(result, "revenue", "channel").items() if r["value"]}
+    assert got == pytest.approx({ch: v for ch, v in expected.items() if v}, rel=1e-12)
+
+
 def test_hubspot_win_rate_and_revenue(hubspot: HubSpot, catalog: Catalog) -> None:
     won: Counter[str] = Counter()
     closed: Counter[str] = Counter()
