@@ -58,6 +58,15 @@ def _header(path: Path, options: ReadOptions, cache: dict[str, list[str]]) -> li
     return cache[key]
 
 
+def _has(column: str, header: list[str]) -> bool:
+    """The header holds `column`: exactly, as a pattern, or spelt another way (case, spaces
+    and punctuation aside: GA4's Data API writes `sessionDefaultChannelGroup` for the UI's
+    "Session default channel group")."""
+    if match_header(column, header):
+        return True
+    return "*" not in column and alias_key(column) in {alias_key(h) for h in header}
+
+
 def recognise_file(path: Path, mappings: list[Mapping] | None = None) -> Recognition:
     """The built-in mapping whose `recognise.columns` all occur in the file's header, or an
     InputFileError (RL114) naming the closest mappings and tables and the command to run."""
@@ -69,12 +78,12 @@ def recognise_file(path: Path, mappings: list[Mapping] | None = None) -> Recogni
         if m.recognise is None:  # never chosen alone, but may come close
             header = _header(path, m.read, cache)
             wanted_cols = sorted(m.input_columns())
-            missing = tuple(c for c in wanted_cols if not match_header(c, header))
+            missing = tuple(c for c in wanted_cols if not _has(c, header))
             found = len(wanted_cols) - len(missing)
             near.append(_Candidate("mapping", m.name, found, len(wanted_cols), missing))
             continue
         header = _header(path, m.read, cache)
-        missing = tuple(c for c in m.recognise.columns if not match_header(c, header))
+        missing = tuple(c for c in m.recognise.columns if not _has(c, header))
         if not missing:
             matched.append(m)
         else:
@@ -96,20 +105,30 @@ def _not_recognised(
     path: Path, header: list[str], near: list[_Candidate], known: list[str]
 ) -> RevlensError:
     shown = ", ".join(header[:12]) + (", ..." if len(header) > 12 else "")
-    ranked = sorted(
-        (c for c in near if c.found), key=lambda c: (-c.found / c.of, -c.found, c.kind, c.name)
-    )
-    mappings = [c for c in ranked if c.kind == "mapping"][:CLOSEST]
-    tables = [c for c in ranked if c.kind == "table"][:CLOSEST]
+    # close: a mapping with half its columns there; a table sharing 2 columns, or all its
+    # required ones. A table that has all it needs comes first, then the mappings.
+    mappings = sorted(
+        (c for c in near if c.kind == "mapping" and c.found and c.found * 2 >= c.of),
+        key=lambda c: (-c.found / c.of, -c.found, c.name),
+    )[:CLOSEST]
+    tables = sorted(
+        (c for c in near if c.kind == "table" and (c.found >= 2 or (c.found and not c.missing))),
+        key=lambda c: (len(c.missing), -c.found, c.name),
+    )[:CLOSEST]
+    ordered = [c for c in tables if not c.missing] + mappings + [c for c in tables if c.missing]
     parts = []
-    for c in mappings:
-        gap = ", ".join(repr(m) for m in c.missing[:3]) + (", ..." if len(c.missing) > 3 else "")
-        parts.append(f"mapping {c.name} ({c.found} of its {c.of} columns; lacks {gap})")
-    for c in tables:
-        parts.append(f"table {c.name} ({c.found} of its {c.of} columns)")
+    for c in ordered:
+        if c.kind == "mapping":
+            gap = ", ".join(repr(m) for m in c.missing[:3]) + (
+                ", ..." if len(c.missing) > 3 else ""
+            )
+            parts.append(f"mapping {c.name} ({c.found} of its {c.of} columns; lacks {gap})")
+        else:
+            parts.append(f"table {c.name} ({c.found} of its {c.of} columns)")
     file = shlex.quote(str(path))
-    commands = [f"revlens import --mapping {c.name} {file}" for c in mappings] + [
-        f"revlens import --table {c.name} {file}" for c in tables
+    commands = [
+        f"revlens import --{'mapping' if c.kind == 'mapping' else 'table'} {c.name} {file}"
+        for c in ordered
     ]
     closest = "; closest: " + "; ".join(parts) if parts else ""
     if commands:
