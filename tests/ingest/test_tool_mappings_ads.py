@@ -467,14 +467,17 @@ def usd(row: SpendRow) -> float:
 
 
 def test_ad_kpis_by_channel(run: Run, catalog: Catalog) -> None:
-    sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
+    # cost, impressions, clicks, conversions, cost of the rows that report conversions
+    sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0, 0.0])
     for r in expected_spend():
         if Q1[0] <= r.date <= Q1[1]:
             s = sums[r.channel]
             s[0] += usd(r)
             s[1] += r.impressions
             s[2] += r.clicks
-            s[3] += r.conversions or 0
+            if r.conversions is not None:  # "--" and Meta's click results report none
+                s[3] += r.conversions
+                s[4] += usd(r)
     assert set(sums) == {"paid_search", "display", "cross_network", "paid_social"}
     names = (
         "spend",
@@ -487,7 +490,7 @@ def test_ad_kpis_by_channel(run: Run, catalog: Catalog) -> None:
         "cost_per_platform_conversion",
     )
     got = kpis(run.wh, catalog, names, *Q1, by=("channel",))
-    for channel, (cost, impressions, clicks, conversions) in sums.items():
+    for channel, (cost, impressions, clicks, conversions, converting_cost) in sums.items():
 
         def value(kpi: str, ch: str = channel) -> Any:
             return got[kpi, Q1[0].isoformat(), ch]["value"]
@@ -499,7 +502,7 @@ def test_ad_kpis_by_channel(run: Run, catalog: Catalog) -> None:
         assert value("cpc") == pytest.approx(cost / clicks, rel=1e-9)
         assert value("cpm") == pytest.approx(cost / impressions * 1000, rel=1e-9)
         assert value("platform_conversions") == pytest.approx(conversions, rel=1e-9)
-        expected_cpa = cost / conversions if conversions else None
+        expected_cpa = converting_cost / conversions if conversions else None
         assert value("cost_per_platform_conversion") == pytest.approx(expected_cpa, rel=1e-9)
     # display has no conversion action ("--"): no cost per conversion, not a division by 0
     assert got["cost_per_platform_conversion", Q1[0].isoformat(), "display"]["value"] is None
