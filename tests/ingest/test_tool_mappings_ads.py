@@ -269,6 +269,9 @@ def run() -> Iterator[Run]:
     results = {name: import_files(wh, [path], mapping=load_mapping(name)) for name, path in IMPORTS}
     # Data API rows of the first 14 days after the UI download: the same keys, updated
     results["ga4-traffic (api)"] = import_files(wh, [GA4_API], mapping=load_mapping("ga4-traffic"))
+    # every export again: nothing new, every row updated in place
+    for name, path in IMPORTS:
+        results[f"{name} (again)"] = import_files(wh, [path], mapping=load_mapping(name))
     yield Run(wh, results)
     wh.close()
 
@@ -394,7 +397,10 @@ def test_web_traffic_rows_exactly(run: Run) -> None:
         """SELECT date, channel, source, medium, campaign, landing_page, sessions,
                   engaged_sessions, bounces, pageviews, new_users, conversions FROM web_traffic""",
     )
-    assert sorted(TrafficRow(*r) for r in stored) == sorted(expected_traffic())  # type: ignore[type-var]
+    want = expected_traffic()
+    assert sorted(TrafficRow(*r) for r in stored) == sorted(want)  # type: ignore[type-var]
+    # GA4's bounce rate is 1 - engagement rate: the counts rebuilt from the rates agree
+    assert all(r.bounces == r.sessions - r.engaged for r in want)
     # the issue's numbers: 31,264 sessions in 720 rows, a row dated 20260401
     assert q(run, "SELECT sum(sessions), count(*) FROM web_traffic") == [(31_264, 720)]
     assert q(run, "SELECT count(*) FROM web_traffic WHERE date = DATE '2026-04-01'") == [(8,)]
@@ -593,3 +599,13 @@ def test_fixtures_are_reproducible(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     module.main()
     for path in (GOOGLE, META, LINKEDIN, GA4, GA4_API, MAILCHIMP):
         assert (tmp_path / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+@pytest.mark.parametrize("name", [name for name, _ in IMPORTS])
+def test_importing_an_export_again_changes_nothing(run: Run, name: str) -> None:
+    first, again = table_counts(run.results[name]), table_counts(run.results[f"{name} (again)"])
+    assert again == [
+        (table, read, 0, loaded + updated, rejected, skipped)
+        for table, read, loaded, updated, rejected, skipped in first
+    ]
+    assert q(run, "SELECT count(*) FROM spend") == [(450 + 240 + 270,)]
