@@ -290,9 +290,9 @@ def table_counts(result: ImportResult) -> list[tuple[str, int, int, int, int, in
 
 
 def lines_skipped(result: ImportResult) -> dict[str, int]:
-    """Title, comment and summary lines the reader skipped, by kind."""
+    """Title, comment, summary and empty lines the reader skipped, by kind."""
     (f,) = result.files
-    return {k: v for k, v in f.skipped.items() if v}
+    return {k: v for k, v in f.lines_skipped.items() if v}
 
 
 # -- accounting: every line of every export ----------------------------------------------------
@@ -309,7 +309,7 @@ def test_google_ads_every_line_accounted_for(run: Run) -> None:
     assert n == 90 * 5
     result = run.results["google-ads-campaigns"]
     assert table_counts(result) == [("spend", n, n, 0, 0, 0)]
-    assert lines_skipped(result) == {"title lines": 2, "summary rows": 4}
+    assert lines_skipped(result) == {"title": 2, "summary": 4}
     assert result.rows_rejected == 0
 
 
@@ -325,7 +325,7 @@ def test_meta_every_line_accounted_for(run: Run) -> None:
         ("spend", n, n - clicks_results, 0, 0, clicks_results),
         ("spend", n, clicks_results, 0, 0, n - clicks_results),
     ]
-    assert lines_skipped(result) == {"summary rows": 1}
+    assert lines_skipped(result) == {"summary": 1}
 
 
 def test_linkedin_every_line_accounted_for(run: Run) -> None:
@@ -337,7 +337,7 @@ def test_linkedin_every_line_accounted_for(run: Run) -> None:
     assert n == 90 * 3
     result = run.results["linkedin-ads"]
     assert table_counts(result) == [("spend", n, n, 0, 0, 0)]
-    assert lines_skipped(result) == {"title lines": 5}
+    assert lines_skipped(result) == {"title": 5}
 
 
 def test_ga4_every_line_accounted_for(run: Run) -> None:
@@ -349,7 +349,7 @@ def test_ga4_every_line_accounted_for(run: Run) -> None:
     assert n == 90 * 8
     result = run.results["ga4-traffic"]
     assert table_counts(result) == [("web_traffic", n, n, 0, 0, 0)]
-    assert lines_skipped(result) == {"comment lines": 9, "blank lines": 1}
+    assert lines_skipped(result) == {"comment": 9, "empty": 1}
     # the API rows are the first 14 days again: every one updates, none is new
     api = ga4_api()
     assert len(api) == 14 * 8
@@ -609,3 +609,19 @@ def test_importing_an_export_again_changes_nothing(run: Run, name: str) -> None:
         for table, read, loaded, updated, rejected, skipped in first
     ]
     assert q(run, "SELECT count(*) FROM spend") == [(450 + 240 + 270,)]
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        (GOOGLE, "google-ads-campaigns"),
+        (META, "meta-ads"),
+        (LINKEDIN, "linkedin-ads"),
+        (GA4, "ga4-traffic"),
+        (MAILCHIMP, "mailchimp-campaigns"),
+    ],
+)
+def test_each_export_is_recognised_by_its_header(path: Path, name: str) -> None:
+    from revlens.ingest.recognise import recognise_file
+
+    assert recognise_file(path).mapping.name == name
