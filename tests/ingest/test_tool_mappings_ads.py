@@ -25,7 +25,8 @@ from revlens.compile.measures import MEASURES
 from revlens.compile.query import KpiQuery, run_kpis
 from revlens.ingest.load import ImportResult, import_files
 from revlens.ingest.mapping import load_mapping
-from revlens.model.warehouse import Warehouse
+from revlens.model.warehouse import Reader, Warehouse
+from two_engines import OnEngine
 
 TOOLS = Path(__file__).resolve().parent / "fixtures" / "tools"
 GOOGLE = TOOLS / "google-ads-campaigns.csv"
@@ -451,7 +452,7 @@ def catalog() -> Catalog:
 
 
 def kpis(
-    wh: Warehouse,
+    wh: Reader,
     catalog: Catalog,
     names: tuple[str, ...],
     start: dt.date,
@@ -473,7 +474,7 @@ def usd(row: SpendRow) -> float:
     return row.cost * (EUR_USD if row.currency == "EUR" else 1.0)
 
 
-def test_ad_kpis_by_channel(run: Run, catalog: Catalog) -> None:
+def test_ad_kpis_by_channel(run: Run, catalog: Catalog, on_engine: OnEngine) -> None:
     # cost, impressions, clicks, conversions, cost of the rows that report conversions
     sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0, 0.0])
     for r in expected_spend():
@@ -496,7 +497,7 @@ def test_ad_kpis_by_channel(run: Run, catalog: Catalog) -> None:
         "platform_conversions",
         "cost_per_platform_conversion",
     )
-    got = kpis(run.wh, catalog, names, *Q1, by=("channel",))
+    got = kpis(on_engine(run.wh), catalog, names, *Q1, by=("channel",))
     for channel, (cost, impressions, clicks, conversions, converting_cost) in sums.items():
 
         def value(kpi: str, ch: str = channel) -> Any:
@@ -517,7 +518,9 @@ def test_ad_kpis_by_channel(run: Run, catalog: Catalog) -> None:
     assert got["cost_per_platform_conversion", Q1[0].isoformat(), "display"]["value"] is None
 
 
-def test_web_kpis_by_channel_count_sessions_not_rows(run: Run, catalog: Catalog) -> None:
+def test_web_kpis_by_channel_count_sessions_not_rows(
+    run: Run, catalog: Catalog, on_engine: OnEngine
+) -> None:
     rows = expected_traffic()
     start, end = dt.date(2026, 1, 1), dt.date(2026, 4, 1)
     by_channel: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
@@ -528,7 +531,7 @@ def test_web_kpis_by_channel_count_sessions_not_rows(run: Run, catalog: Catalog)
         s[2] += r.bounces
         s[3] += r.pageviews
     names = ("sessions", "engaged_sessions", "engagement_rate", "bounce_rate", "pages_per_session")
-    got = kpis(run.wh, catalog, names, start, end, by=("channel",))
+    got = kpis(on_engine(run.wh), catalog, names, start, end, by=("channel",))
     for channel, (sessions, engaged, bounces, views) in by_channel.items():
 
         def row(kpi: str, ch: str = channel) -> dict[str, Any]:
@@ -540,7 +543,7 @@ def test_web_kpis_by_channel_count_sessions_not_rows(run: Run, catalog: Catalog)
         assert row("bounce_rate")["value"] == pytest.approx(bounces / sessions, rel=1e-9)
         assert row("pages_per_session")["value"] == pytest.approx(views / sessions, rel=1e-9)
         assert row("sessions")["sources"] == ["web_traffic"]
-    total = kpis(run.wh, catalog, ("sessions", "pages_per_session"), start, end)
+    total = kpis(on_engine(run.wh), catalog, ("sessions", "pages_per_session"), start, end)
     assert total["sessions", start.isoformat()]["value"] == 31_264  # not 720 rows
     views = sum(r.pageviews for r in rows)
     assert total["pages_per_session", start.isoformat()]["value"] == pytest.approx(
@@ -548,10 +551,12 @@ def test_web_kpis_by_channel_count_sessions_not_rows(run: Run, catalog: Catalog)
     )
 
 
-def test_email_kpis_from_the_campaign_report(run: Run, catalog: Catalog) -> None:
+def test_email_kpis_from_the_campaign_report(
+    run: Run, catalog: Catalog, on_engine: OnEngine
+) -> None:
     rows = mailchimp()
     names = ("email_open_rate", "email_click_rate")
-    got = kpis(run.wh, catalog, names, *Q1, grain="month")
+    got = kpis(on_engine(run.wh), catalog, names, *Q1, grain="month")
     for month in (1, 2, 3):
         sent = [
             r
@@ -568,7 +573,9 @@ def test_email_kpis_from_the_campaign_report(run: Run, catalog: Catalog) -> None
 
 
 @pytest.mark.parametrize("zone", ["Europe/Berlin", "America/Los_Angeles"])
-def test_ga4_dates_stay_calendar_days_in_every_zone(zone: str, catalog: Catalog) -> None:
+def test_ga4_dates_stay_calendar_days_in_every_zone(
+    zone: str, catalog: Catalog, on_engine: OnEngine
+) -> None:
     wh = open_warehouse(zone)
     try:
         import_files(wh, [GA4], mapping=load_mapping("ga4-traffic"))
@@ -577,7 +584,12 @@ def test_ga4_dates_stay_calendar_days_in_every_zone(zone: str, catalog: Catalog)
         ).fetchall() == [(8,)]
         rows = expected_traffic()
         got = kpis(
-            wh, catalog, ("sessions",), dt.date(2026, 1, 1), dt.date(2026, 4, 30), grain="month"
+            on_engine(wh),
+            catalog,
+            ("sessions",),
+            dt.date(2026, 1, 1),
+            dt.date(2026, 4, 30),
+            grain="month",
         )
         for month in (1, 2, 3, 4):
             expected = sum(r.sessions for r in rows if r.date.month == month)
@@ -628,3 +640,24 @@ def test_each_export_is_recognised_by_its_header(path: Path, name: str) -> None:
     from revlens.ingest.recognise import recognise_file
 
     assert recognise_file(path).mapping.name == name
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "America/Los_Angeles"])
+def test_mailchimp_send_dates_are_local_time_of_the_warehouse(zone: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    wh = open_warehouse(zone)
+    try:
+        import_files(wh, [MAILCHIMP], mapping=load_mapping("mailchimp-campaigns"))
+        stored = dict(wh.con.execute("SELECT campaign, sent_at FROM email_campaigns").fetchall())
+    finally:
+        wh.close()
+    local = {
+        r["Unique Id"]: dt.datetime.strptime(r["Send Date"].upper(), "%b %d, %Y %I:%M %p")
+        for r in mailchimp()
+    }
+    # stored as UTC: "Jan 06, 2026 10:00 am" in Berlin is 09:00 UTC
+    assert stored == {
+        k: v.replace(tzinfo=ZoneInfo(zone)).astimezone(dt.UTC).replace(tzinfo=None)
+        for k, v in local.items()
+    }
