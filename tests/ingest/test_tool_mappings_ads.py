@@ -661,3 +661,14 @@ def test_mailchimp_send_dates_are_local_time_of_the_warehouse(zone: str) -> None
         k: v.replace(tzinfo=ZoneInfo(zone)).astimezone(dt.UTC).replace(tzinfo=None)
         for k, v in local.items()
     }
+
+
+def test_a_file_with_neither_spelling_is_refused_naming_the_columns(tmp_path: Path) -> None:
+    from revlens.errors import InputFileError
+
+    path = tmp_path / "ga4.csv"
+    path.write_text("Date,Session default channel group,Views\n20260102,Direct,3\n")
+    with open_warehouse() as wh, pytest.raises(InputFileError) as caught:
+        import_files(wh, [path], mapping=load_mapping("ga4-traffic"))
+    assert caught.value.code == "RL111"
+    assert "Sessions" in str(caught.value) and "sessions" in str(caught.value)
