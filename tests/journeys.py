@@ -7,6 +7,7 @@ journeys_for(wh, {"alice": [stage("lead", "2024-01-05"), touch("paid_search", "2
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,6 +111,54 @@ def inbound(
             "outcome": outcome,
         },
     )
+
+
+def email_hash(address: str) -> str:
+    """The canonical email_hash: lowercase hex SHA-256 of the trimmed, lower-cased address."""
+    return hashlib.sha256(address.strip().lower().encode()).hexdigest()
+
+
+def traffic(channel: str, day: str, sessions: int, **extra: Any) -> Event:
+    """A web_traffic row (aggregated web analytics, e.g. GA4): pass engaged_sessions,
+    bounces, pageviews, new_users, landing_page, source, medium, campaign, ..."""
+    return Event(
+        "web_traffic",
+        {"channel": channel, "date": dt.date.fromisoformat(day), "sessions": sessions, **extra},
+    )
+
+
+def email_campaign(campaign: str, sent: str, recipients: int, **extra: Any) -> Event:
+    """An email_campaigns row (aggregated campaign statistics, e.g. Mailchimp): pass
+    delivered, unique_opens, unique_clicks, forwards, unsubscribes, soft_bounces, ..."""
+    return Event(
+        "email_campaigns",
+        {"campaign": campaign, "sent_at": ts(sent), "recipients": recipients, **extra},
+    )
+
+
+def ad_spend(channel: str, day: str, cost: float, **extra: Any) -> Event:
+    """A spend row: pass campaign, ad_group, ad, impressions, clicks, conversions, currency,
+    platform, ..."""
+    return Event(
+        "spend", {"channel": channel, "date": dt.date.fromisoformat(day), "cost": cost, **extra}
+    )
+
+
+def subscription(customer: str, month: str, mrr: float, **extra: Any) -> Event:
+    """A subscriptions row: pass contact_id or email_hash to link it to a contact."""
+    return Event(
+        "subscriptions",
+        {"customer_id": customer, "month": dt.date.fromisoformat(month), "mrr": mrr, **extra},
+    )
+
+
+def load_events(wh: Warehouse, *events: Event) -> None:
+    """Import events that belong to no contact (aggregates, spend, subscriptions), per table
+    in the order given."""
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for e in events:
+        rows.setdefault(e.table, []).append(dict(e.row))
+    load_rows(wh, rows)
 
 
 def journeys_for(

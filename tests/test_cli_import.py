@@ -74,7 +74,16 @@ def test_import_tables_and_rejects_as_json(
             str(path),
             3,
             1,
-            [{"table": "contacts", "read": 3, "loaded": 2, "updated": 0, "rejected": 1}],
+            [
+                {
+                    "table": "contacts",
+                    "read": 3,
+                    "loaded": 2,
+                    "updated": 0,
+                    "rejected": 1,
+                    "skipped": 0,
+                }
+            ],
         )
     ]
     assert [
@@ -162,6 +171,7 @@ def test_import_prints_counts_warnings_and_rejected_rows(
         "1",
         "0",
         "1",
+        "0",
     ]
     assert f"warning {path}: ignored columns not in table contacts: shoe_size" in lines
     assert (
@@ -176,13 +186,8 @@ def test_import_prints_counts_warnings_and_rejected_rows(
     ("args", "expected"),
     [
         (
-            ["--format", "json"],
-            "error RL010: give exactly one of --table or --mapping\n"
-            "  fix: e.g. revlens import --table contacts contacts.csv",
-        ),
-        (
             ["--table", "contacts", "--mapping", "olist-mqls"],
-            "error RL010: give exactly one of --table or --mapping\n"
+            "error RL010: give --table or --mapping, not both\n"
             "  fix: e.g. revlens import --table contacts contacts.csv",
         ),
         (
@@ -201,7 +206,7 @@ def test_import_prints_counts_warnings_and_rejected_rows(
             "  fix: use --on-error reject (default) or --on-error abort",
         ),
     ],
-    ids=["neither", "both", "unknown-table", "unknown-mapping", "bad-policy"],
+    ids=["both", "unknown-table", "unknown-mapping", "bad-policy"],
 )
 def test_import_usage_mistakes_give_one_message(
     db: Path,
@@ -288,3 +293,190 @@ def test_every_command_and_option_has_help_text() -> None:
     assert missing == []
     commands = set(getattr(root, "commands", {}))
     assert {"import", "tables", "rejects", "mappings", "init"} <= commands
+
+
+# -- recognition, skipped lines, channels (issue 16) ----------------------------------------
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+ADS_MAPPING = """
+name: test-ads
+title: Test Ads campaigns
+description: A test export with a title line and a total row.
+recognise: {columns: [Day, Campaign, "Amount spent (*)"]}
+read: {header_contains: [Day, Campaign], skip_rows: [{column: Day, starts_with: Total}]}
+outputs:
+  - table: spend
+    columns: {date: Day, channel: {from: Channel, normalize: channel}, campaign: Campaign,
+              cost: {from: "Amount spent (*)"}}
+  - table: stage_events
+    when: {column: Lead, not_empty: true}
+    columns: {contact_id: Lead, stage: {value: lead}, ts: Day}
+"""
+ADS_EXPORT = (
+    "Ads report\n"
+    "Day,Campaign,Channel,Amount spent (USD),Lead\n"
+    "2026-01-01,Spring,Paid Social,12.50,\n"
+    "2026-01-02,Spring,Partner Portal,2.50,c9\n"
+    "Total: 2 days,,,15.00,\n"
+)
+
+
+@pytest.fixture
+def builtins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A built-in mapping folder holding only the test mapping."""
+    from revlens.ingest import mapping as mapping_module
+
+    folder = tmp_path / "builtin"
+    folder.mkdir()
+    (folder / "test-ads.yml").write_text(ADS_MAPPING, encoding="utf-8")
+    monkeypatch.setattr(mapping_module, "BUILTIN_DIR", folder)
+    return folder
+
+
+def test_import_recognises_a_known_export(
+    db: Path,
+    write: Writer,
+    builtins: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(
+        write("project/revlens.yml", 'channels: {"Partner Portal": affiliates}\n').parent
+    )
+    path = write("ads.csv", ADS_EXPORT)
+    code, out, err = run_main(monkeypatch, capsys, "-w", str(db), "import", str(path))
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0] == "recognised as a Test Ads campaigns export: using mapping test-ads"
+    assert f"{path}: 1 title line, 1 summary row skipped (not data rows)" in lines
+    assert f"{path}: 1 rows for stage_events skipped by the mapping's rule" in lines
+    assert any(
+        "1 stage_events rows name 1 contacts that are not in contacts (contact_id: c9)" in line
+        for line in lines
+    )
+    wh = Warehouse.open(db)
+    try:
+        assert wh.con.execute("SELECT channel, cost FROM spend ORDER BY 1").fetchall() == [
+            ("affiliates", 2.5),
+            ("paid_social", 12.5),
+        ]
+    finally:
+        wh.close()
+
+
+def test_import_json_counts_skipped_rows_and_lines(
+    db: Path,
+    write: Writer,
+    builtins: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(write("empty/x.txt", "").parent)  # no revlens.yml here
+    path = write("ads.csv", ADS_EXPORT)
+    code, out, err = run_main(
+        monkeypatch, capsys, "-w", str(db), "import", str(path), "--format", "json"
+    )
+    assert code == 0
+    assert err.strip() == "recognised as a Test Ads campaigns export: using mapping test-ads"
+    f = json.loads(out)["files"][0]
+    assert f["lines_skipped"] == {"title": 1, "summary": 1}
+    assert f["tables"] == [
+        {"table": "spend", "read": 2, "loaded": 2, "updated": 0, "rejected": 0, "skipped": 0},
+        {
+            "table": "stage_events",
+            "read": 2,
+            "loaded": 1,
+            "updated": 0,
+            "rejected": 0,
+            "skipped": 1,
+        },
+    ]
+    assert f["unknown_references"] == [
+        {
+            "table": "stage_events",
+            "column": "contact_id",
+            "references": "contacts.contact_id",
+            "rows": 1,
+            "values": 1,
+            "examples": ["c9"],
+        }
+    ]
+    assert (
+        "channel 'Partner Portal' is not in the vocabulary; kept as 'partner_portal' (map it "
+        "under `channels:` in revlens.yml to choose another)"
+    ) in f["warnings"]
+
+
+def test_an_unknown_export_names_the_closest_mappings_and_the_command(
+    db: Path,
+    write: Writer,
+    builtins: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    snapshot: Callable[..., Any],
+) -> None:
+    path = write("odd.csv", "Day,Campaign,Cost\n2026-01-01,x,1\n")
+    wh = Warehouse.open(db)
+    before = snapshot(wh)
+    wh.close()
+    code, out, err = run_main(monkeypatch, capsys, "-w", str(db), "import", str(path))
+    assert (code, out) == (1, "")
+    assert "Traceback" not in err
+    err = flat(err)  # the error console wraps long lines
+    assert err.startswith(
+        f"error RL114 in {path}: not an export revlens recognises: no built-in mapping finds "
+        "all its columns in the header (Day, Campaign, Cost); closest: mapping test-ads (2 of "
+        "its 3 columns; lacks 'Amount spent (*)')"
+    )
+    assert f"fix: if it is one of these, run: revlens import --mapping test-ads {path}" in err
+    assert f"revlens import --table spend {path}" in err
+    wh = Warehouse.open(db)
+    try:
+        assert snapshot(wh) == before
+    finally:
+        wh.close()
+
+
+def test_a_bad_channels_section_is_one_clear_error(
+    db: Path, write: Writer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write("cfg.yml", 'channels: {"Web": Organic Search, "Fair": events}\n')
+    path = write("contacts.csv", CONTACTS)
+    code, out, err = run_main(
+        monkeypatch,
+        capsys,
+        "-w",
+        str(db),
+        "import",
+        "--table",
+        "contacts",
+        "--config",
+        str(config),
+        str(path),
+    )
+    assert (code, out) == (1, "")
+    assert flat(err) == flat(
+        f"error RL205 in {config}: channels: 'Web': 'Organic Search' is not a channel name in "
+        "snake_case (e.g. direct, organic_search, paid_search, organic_social)\n"
+        '  fix: write each entry as `"Tool word": channel_name` (see docs/channels.md)'
+    )
+
+
+def test_mappings_lists_titles(
+    builtins: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run_main(monkeypatch, capsys, "mappings", "--format", "json")
+    assert code == 0
+    assert json.loads(out) == [
+        {
+            "name": "test-ads",
+            "title": "Test Ads campaigns",
+            "tables": "spend, stage_events",
+            "recognised_by": "Day, Campaign, Amount spent (*)",
+            "description": "A test export with a title line and a total row.",
+        }
+    ]

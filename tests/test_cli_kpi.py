@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from journeys import deal, journeys_for, stage
+from journeys import deal, journeys_for, load_events, session, stage, traffic
 from revlens.model.warehouse import Warehouse
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
@@ -105,3 +105,40 @@ def test_kpi_errors_are_one_message(revlens: Run, filled: Path) -> None:
         "targets", "set", "leads", "--period", "March", "--target", "1", warehouse=filled
     )
     assert done.returncode == 1 and "RL516" in done.stderr
+
+
+def test_visit_to_lead_by_landing_page_says_its_sources(revlens: Run, tmp_path: Path) -> None:
+    """Seed 002's visit -> lead by landing page, from the command line: leads by their first
+    touch's landing page, sessions from web_traffic (2 Feb) and touchpoints (1 Feb)."""
+    path = tmp_path / "w.duckdb"
+    with Warehouse.open(path, create=True) as wh:
+        journeys_for(
+            wh,
+            {
+                "ann": [
+                    session("paid_search", "2024-02-01T10:00:00", landing_page="/pricing"),
+                    stage("lead", "2024-02-01T10:05:00"),
+                ],
+                "bob": [
+                    session("organic_search", "2024-02-01T11:00:00", landing_page="/blog"),
+                    stage("lead", "2024-02-01T11:05:00"),
+                ],
+            },
+        )
+        load_events(
+            wh,
+            traffic("paid_search", "2024-02-02", 99, landing_page="/pricing"),
+            traffic("organic_search", "2024-02-02", 31263, landing_page="/blog"),
+        )
+    args = ("kpi", "visit_to_lead", "--from", "2024-02-01", "--to", "2024-02-29")
+    done = revlens(*args, "--by", "landing_page", "--format", "json", warehouse=path)
+    assert done.returncode == 0, done.stderr
+    rows = {r["landing_page"]: r for r in json.loads(done.stdout)}
+    assert rows["/pricing"]["value"] == 1 / 100
+    assert rows["/pricing"]["numerator"] == 1.0 and rows["/pricing"]["denominator"] == 100.0
+    assert rows["/blog"]["value"] == 1 / 31264
+    assert rows["/blog"]["sources"] == ["web_traffic", "touchpoints"]
+    table = revlens(*args, "--by", "landing_page", warehouse=path)
+    assert table.returncode == 0, table.stderr
+    assert "sources" in table.stdout and "web_traffic+touchpoints" in table.stdout
+    assert "/pricing" in table.stdout and "1.0%" in table.stdout

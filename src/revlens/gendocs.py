@@ -68,8 +68,23 @@ def render_kpis() -> str:
     return "\n".join(parts) + "\n"
 
 
-SECTIONS = {"tables": render_tables, "kpis": render_kpis}
-PAGES = {"tables": "docs/data-model.md", "kpis": "docs/kpis.md"}
+def render_channels() -> str:
+    """The channel vocabulary: each canonical channel and the words tools use for it."""
+    from revlens.ingest.channels import builtin_aliases, channel_descriptions
+
+    parts = ["| channel | meaning | aliases (by tool) |", "|---|---|---|"]
+    for channel, meaning in channel_descriptions().items():
+        by_tool: dict[str, list[str]] = {}
+        for a in builtin_aliases():
+            if a.channel == channel and a.tool != "revlens":
+                by_tool.setdefault(a.tool, []).append(f"`{a.alias}`")
+        aliases = "; ".join(f"{tool}: {', '.join(words)}" for tool, words in by_tool.items())
+        parts.append(f"| `{channel}` | {meaning} | {aliases} |")
+    return "\n".join(parts) + "\n"
+
+
+SECTIONS = {"tables": render_tables, "kpis": render_kpis, "channels": render_channels}
+PAGES = {"tables": "docs/data-model.md", "kpis": "docs/kpis.md", "channels": "docs/channels.md"}
 
 
 def section(text: str, name: str) -> str:

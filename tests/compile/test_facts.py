@@ -45,6 +45,7 @@ def test_an_import_records_that_touch_times_are_unique(warehouse: Warehouse) -> 
     assert current_touch_times(warehouse) == {
         "unique": True,
         "rows": {"touchpoints": 2, "identities": 0},
+        "zone": "UTC",
     }
     assert touch_times_unique(warehouse)
 
@@ -162,6 +163,40 @@ def test_queries_stitch_touches_themselves_once_rows_change_without_an_import(
     assert [row[2] for row in _stored(warehouse)] == ["email", "social"]
 
 
+def test_stored_touches_without_landing_page_are_stale_and_stored_again(
+    warehouse: Warehouse,
+) -> None:
+    """A warehouse whose stored touches were written before `landing_page` became a
+    marketing dimension: the table lacks the column and its fact names the old columns.
+    Queries do not trust it (they stitch the touches themselves) and `revlens init`
+    (ensure_touch_facts) stores it again with the column."""
+    journeys_for(
+        warehouse,
+        {
+            "ann": [
+                touch("email", "2024-03-01 10:00", landing_page="/a"),
+                stage("lead", "2024-03-02"),
+            ]
+        },
+    )
+    old = ["channel", "source", "medium", "campaign", "ad"]
+    cols = ", ".join(["touchpoint_id", "contact_id", "ts", *old])
+    warehouse.con.execute(
+        f"CREATE OR REPLACE TABLE {STORED_TOUCHES} AS SELECT {cols} FROM touchpoints"
+    )
+    warehouse.record_fact(STITCHED, {**warehouse.fact(STITCHED), "columns": old})
+    assert not stitched_touches_current(warehouse)
+    query = KpiQuery(
+        kpis=("leads",), start=dt.date(2024, 3, 1), end=dt.date(2024, 3, 31), by=("landing_page",)
+    )
+    rows = run_kpis(warehouse, query, load_catalog(measures=set(MEASURES))).rows
+    assert [(r["landing_page"], r["value"]) for r in rows] == [("/a", 1.0)]
+    ensure_touch_facts(warehouse)
+    assert stitched_touches_current(warehouse)
+    stored = warehouse.con.execute(f"SELECT landing_page FROM {STORED_TOUCHES}").fetchall()
+    assert stored == [("/a",)]
+
+
 def _all_stored(wh: Warehouse) -> list[tuple[Any, ...]]:
     return sorted(wh.con.execute(f"SELECT * FROM {STORED_TOUCHES}").fetchall())
 
@@ -211,6 +246,7 @@ def test_a_warehouse_without_touches_has_unique_times(warehouse: Warehouse) -> N
     assert ensure_touch_facts(warehouse) == {
         "unique": True,
         "rows": {"touchpoints": 0, "identities": 0},
+        "zone": "UTC",
     }
 
 

@@ -3,19 +3,23 @@ reads back to the same contents; touchpoints by month; all or nothing."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from subprocess import CompletedProcess
+from typing import Any
 
 import duckdb
 import pytest
 
-from journeys import journeys_for, session, stage, touch
+from journeys import ad_spend, journeys_for, load_events, session, stage, touch
 from revlens.engines.lake import MANIFEST, export_lake
 from revlens.errors import RevlensError
 from revlens.model.schema import TABLES
 from revlens.model.warehouse import Warehouse
+from two_engines import SPARK_MISSING
 
 Revlens = Callable[..., CompletedProcess[str]]
 
@@ -110,3 +114,53 @@ def test_the_cli_exports(tmp_path: Path, revlens: Revlens) -> None:
     assert f"exported 8 rows of {len(TABLES)} tables" in done.stdout
     done = revlens("export", "--format", "csv", "--out", str(tmp_path / "x"), warehouse=path)
     assert done.returncode == 1 and "RL041" in done.stderr
+
+
+@pytest.mark.spark
+@pytest.mark.skipif(SPARK_MISSING is not None, reason=SPARK_MISSING or "")
+def test_a_lake_exported_before_schema_4_still_opens_on_spark(tmp_path: Path, spark: Any) -> None:
+    """A lake written by a revlens of schema version 3 has no web_traffic, email_campaigns
+    or opportunity_contacts folder and no spend.platform (...) column: Spark reads the
+    missing tables as empty and the missing columns as null, as a migrated warehouse has
+    them, and the KPIs come out as on the warehouse."""
+    from revlens.catalog.spec import load_catalog
+    from revlens.compile.measures import MEASURES
+    from revlens.compile.query import KpiQuery, run_kpis
+    from revlens.engines.spark import LakeReader
+
+    path = small_warehouse(tmp_path / "wh.duckdb")
+    with Warehouse.open(path) as wh:
+        load_events(wh, ad_spend("paid_search", "2026-01-03", 12.5, clicks=5, impressions=100))
+    out = tmp_path / "lake"
+    with Warehouse.open(path, read_only=True) as wh:
+        export_lake(wh, out)
+    for name in ("web_traffic", "email_campaigns", "opportunity_contacts"):
+        shutil.rmtree(out / name)
+    con = duckdb.connect()
+    for name, dropped in (
+        ("spend", "ad_group, conversions, platform"),
+        ("subscriptions", "contact_id, email_hash"),
+    ):
+        part = out / name / "part-0.parquet"
+        old = tmp_path / f"{name}.parquet"
+        con.execute(
+            f"COPY (SELECT * EXCLUDE ({dropped}) FROM read_parquet(?)) TO '{old}' (FORMAT PARQUET)",
+            [str(part)],
+        )
+        shutil.move(old, part)
+    manifest = json.loads((out / MANIFEST).read_text())
+    manifest["schema_version"] = 3
+    (out / MANIFEST).write_text(json.dumps(manifest))
+
+    reader = LakeReader(out, session=spark)
+    assert reader.ibis.table("web_traffic").count().execute() == 0
+    spend = reader.ibis.table("spend").to_pyarrow().to_pylist()
+    assert [(r["cost"], r["platform"], r["ad_group"]) for r in spend] == [(12.5, None, None)]
+    query = KpiQuery(
+        kpis=("sessions", "cpc", "ctr", "leads"),
+        start=dt.date(2026, 1, 1),
+        end=dt.date(2026, 3, 31),
+    )
+    catalog = load_catalog(measures=set(MEASURES))
+    got = {r["kpi"]: r["value"] for r in run_kpis(reader, query, catalog).rows}
+    assert got == {"sessions": 1.0, "cpc": 12.5 / 5, "ctr": 5 / 100, "leads": 2.0}

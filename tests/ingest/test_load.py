@@ -100,7 +100,7 @@ def test_import_log_records_each_file(warehouse: Warehouse, write: Writer) -> No
     )
     assert sha == hashlib.sha256(path.read_bytes()).hexdigest()
     assert json.loads(str(details))["tables"] == [
-        {"table": "contacts", "read": 2, "loaded": 1, "updated": 0, "rejected": 1}
+        {"table": "contacts", "read": 2, "loaded": 1, "updated": 0, "rejected": 1, "skipped": 0}
     ]
 
 
@@ -238,3 +238,38 @@ def test_unknown_table_suggests_the_close_one(warehouse: Warehouse, write: Write
         import_files(warehouse, [write("c.csv", "contact_id\n")], table="contact")
     assert info.value.suggestions == ["contacts"]
     assert info.value.fix == "did you mean 'contacts'?"
+
+
+def test_spend_upserts_by_its_key_with_empty_parts(warehouse: Warehouse, write: Writer) -> None:
+    """spend's key is (date, channel, source, campaign, ad_group, ad): rows that differ in an
+    ad group are two rows; empty key parts match empty ones (IS NOT DISTINCT FROM), so the
+    same file imported again updates every row and adds none."""
+    path = write(
+        "ads.csv",
+        "date,channel,source,campaign,ad_group,ad,cost,impressions,clicks,conversions,platform\n"
+        "2024-01-05,paid_search,google,brand,ag1,,100,10000,250,5,google_ads\n"
+        "2024-01-05,paid_search,google,brand,ag2,,50,5000,50,0,google_ads\n"
+        "2024-01-05,paid_search,,brand,,,30,2000,0,,google_ads\n"
+        "2024-01-05,paid_social,,,,,40,,,,\n",
+    )
+    first = import_files(warehouse, [path], table="spend")
+    assert per_table(first) == [("spend", 4, 4, 0, 0)]
+    again = import_files(warehouse, [path], table="spend")
+    assert per_table(again) == [("spend", 4, 0, 4, 0)]
+    changed = write(
+        "ads2.csv",
+        "date,channel,source,campaign,ad_group,ad,cost\n"
+        "2024-01-05,paid_search,,brand,,,35\n"  # the row without source and ad group
+        "2024-01-05,paid_search,bing,brand,,,7\n",  # another source: a new row
+    )
+    assert per_table(import_files(warehouse, [changed], table="spend")) == [("spend", 2, 1, 1, 0)]
+    assert q(
+        warehouse,
+        "SELECT source, campaign, ad_group, cost, clicks, conversions, platform FROM spend "
+        "WHERE channel = 'paid_search' ORDER BY source NULLS FIRST, ad_group",
+    ) == [
+        (None, "brand", None, 35.0, 0, None, "google_ads"),
+        ("bing", "brand", None, 7.0, None, None, None),
+        ("google", "brand", "ag1", 100.0, 250, 5.0, "google_ads"),
+        ("google", "brand", "ag2", 50.0, 50, 0.0, "google_ads"),
+    ]

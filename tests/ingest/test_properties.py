@@ -246,3 +246,70 @@ def test_mapping_rows_load_whole_or_not_at_all(rows: list[tuple[str, str, str, b
         assert sorted(stages) == sorted(
             (k, s, v[0]) for k, v in model.items() for s in ("lead", "mql")
         )
+
+
+SKIP_MAPPING = """
+name: skip-property
+outputs:
+  - table: contacts
+    columns: {contact_id: id, created_at: at}
+  - table: stage_events
+    when: {column: status, in: [MQL]}
+    columns: {contact_id: id, stage: {value: mql}, ts: at}
+  - table: opportunity_contacts
+    columns:
+      opportunity_id: id
+      contact_id: {from: people, split: ";", item: each}
+"""
+
+
+@SETTINGS
+@given(
+    st.lists(
+        st.tuples(
+            st.booleans(),  # a good date
+            st.sampled_from(["MQL", "Lead", ""]),
+            st.lists(st.sampled_from(["p1", "p2", " p3 ", ""]), max_size=4),
+        ),
+        max_size=25,
+    )
+)
+def test_rows_a_rule_leaves_out_are_skipped_and_everything_adds_up(
+    rows: list[tuple[bool, str, list[str]]],
+) -> None:
+    text = csv_text(
+        ["id", "at", "status", "people"],
+        [
+            ([f"c{i}", "2024-01-02" if good else "2024-02-30", status, ";".join(people)], False)
+            for i, (good, status, people) in enumerate(rows)
+        ],
+    )
+    items = [len({p.strip() for p in people if p.strip()}) for _, _, people in rows]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "rows.csv"
+        path.write_text(text, encoding="utf-8")
+        mapping_path = Path(tmp) / "m.yml"
+        mapping_path.write_text(SKIP_MAPPING, encoding="utf-8")
+        wh = Warehouse.open(":memory:", create=True)
+        try:
+            result = import_files(wh, [path], mapping=load_mapping(str(mapping_path)))
+        finally:
+            wh.close()
+    got = {
+        c.table: (c.read, c.loaded, c.updated, c.rejected, c.skipped)
+        for c in result.files[0].tables
+    }
+    for read, loaded, updated, rejected, skipped in got.values():
+        assert read == loaded + updated + rejected + skipped
+    good = [g for g, _, _ in rows]
+    n, bad = len(rows), good.count(False)
+    mql = [g for g, status, _ in rows if status == "MQL"]
+    assert got["contacts"] == (n, n - bad, 0, bad, 0)
+    assert got["stage_events"] == (n, mql.count(True), 0, mql.count(False), n - len(mql))
+    assert got["opportunity_contacts"] == (
+        sum(max(k, 1) for k in items),
+        sum(k for k, g in zip(items, good, strict=True) if g),
+        0,
+        sum(k for k, g in zip(items, good, strict=True) if not g),
+        items.count(0),
+    )

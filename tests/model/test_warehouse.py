@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -83,8 +84,61 @@ def test_a_version_1_warehouse_migrates_forward_keeping_its_data(tmp_path: Path)
         Warehouse.open(path)
     assert "revlens init" in (err.value.fix or "")
     with Warehouse.open(path, create=True) as wh:
-        assert wh.schema_version() == SCHEMA_VERSION == 3
+        assert wh.schema_version() == SCHEMA_VERSION == 4
         assert wh.row_counts()["fx_rates"] == 1
         assert wh.con.execute("SELECT count(*) FROM lead_scores").fetchone() == (0,)
         assert wh.con.execute("SELECT count(*) FROM api_tokens").fetchone() == (0,)
         assert wh.con.execute("SELECT count(*) FROM api_users").fetchone() == (0,)
+
+
+def _version_3_file(path: Path) -> None:
+    """A warehouse file as revlens wrote it at schema version 3: a fresh warehouse with the
+    tables and columns of version 4 taken out again, holding spend and subscription rows."""
+    with Warehouse.open(path, create=True) as wh:
+        for name in ("web_traffic", "email_campaigns", "opportunity_contacts"):
+            wh.con.execute(f"DROP TABLE {name}")
+        for table, column in (
+            ("spend", "ad_group"),
+            ("spend", "conversions"),
+            ("spend", "platform"),
+            ("subscriptions", "contact_id"),
+            ("subscriptions", "email_hash"),
+        ):
+            wh.con.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        wh.con.execute(f"UPDATE {META_TABLE} SET value = '3' WHERE key = 'schema_version'")
+        wh.con.execute(
+            "INSERT INTO spend (date, channel, campaign, cost, source, impressions, clicks) "
+            "VALUES ('2024-01-02', 'paid_search', 'brand', 12.5, 'google', 1000, 40)"
+        )
+        wh.con.execute("INSERT INTO subscriptions VALUES ('acme', '2024-01-01', 99.0, 'USD')")
+
+
+def test_a_version_3_warehouse_migrates_to_4_keeping_its_data(tmp_path: Path) -> None:
+    path = tmp_path / "v3.duckdb"
+    _version_3_file(path)
+    with pytest.raises(WarehouseError, match="schema version 3"):
+        Warehouse.open(path)
+    with Warehouse.open(path, create=True) as wh:
+        assert wh.schema_version() == 4
+        spend = wh.con.execute(
+            "SELECT date::VARCHAR, channel, campaign, cost, source, impressions, clicks, "
+            "ad_group, conversions, platform FROM spend"
+        ).fetchall()
+        assert spend == [
+            ("2024-01-02", "paid_search", "brand", 12.5, "google", 1000, 40, None, None, None)
+        ]
+        subs = wh.con.execute("SELECT * FROM subscriptions").fetchall()
+        assert [tuple(r) for r in subs] == [("acme", dt.date(2024, 1, 1), 99.0, "USD", None, None)]
+        for table in TABLES:  # the same columns, in the same order, as a new warehouse
+            cols = wh.con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+                "ORDER BY ordinal_position",
+                [table.name],
+            ).fetchall()
+            assert [c[0] for c in cols] == list(table.column_names), table.name
+        pk = wh.con.execute(
+            "SELECT constraint_column_names FROM duckdb_constraints() "
+            "WHERE table_name = 'email_campaigns' AND constraint_type = 'PRIMARY KEY'"
+        ).fetchall()
+        assert pk == [(["campaign"],)]
+        assert wh.row_counts()["web_traffic"] == 0

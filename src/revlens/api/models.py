@@ -45,6 +45,9 @@ class KpiRow(Row):
     attainment: float | None = None
     previous_value: float | None = None
     change: float | None = None
+    # the tables a web or email KPI's value came from (aggregates or events), e.g.
+    # ["web_traffic", "touchpoints"]; absent for KPIs that read one kind of table only
+    sources: list[str] | None = None
 
 
 class CatalogEntry(BaseModel):
@@ -141,7 +144,8 @@ class Deleted(BaseModel):
 
 
 class ImportBody(BaseModel):
-    """What an import did: per file and table, rows read = loaded + updated + rejected."""
+    """What an import did: per file and table, rows read = loaded + updated + rejected +
+    skipped; lines that are not data (title, comment, summary) per file."""
 
     import_id: str
     committed: bool

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -10,13 +11,17 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from revlens.cli.app import FormatOption, app, console, open_warehouse, print_rows, to_json
-from revlens.cli.output import OutputFormat
+from revlens.cli.output import OutputFormat, err_console
 from revlens.errors import RevlensError
+from revlens.ingest.channels import ChannelVocabulary, builtin_vocabulary, project_vocabulary
 from revlens.ingest.load import ImportResult, OnError, import_files
-from revlens.ingest.mapping import builtin_mappings, load_mapping
+from revlens.ingest.mapping import Mapping, builtin_mappings, load_mapping
 from revlens.ingest.readers import FileFormat, ReadOptions
+from revlens.ingest.recognise import recognise_file
 from revlens.model.schema import table as lookup_table
 from revlens.model.warehouse import REJECTS_TABLE
+from revlens.plan.sla import read_section
+from revlens.service import PROJECT_FILE
 
 PROGRESS_BYTES = 8_000_000  # files above this size (~100k rows) get a progress bar
 
@@ -55,12 +60,22 @@ def import_command(
             "--file-format", help="csv, parquet, jsonl or xlsx (default: from the extension)."
         ),
     ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="A project file whose `channels:` section extends the channel vocabulary "
+            "(default: ./revlens.yml when present).",
+        ),
+    ] = None,
     format: FormatOption = OutputFormat.table,
 ) -> None:
-    """Import files into the warehouse: validated, upserted by key, all or nothing."""
-    if (table is None) == (mapping is None):
+    """Import files into the warehouse: validated, upserted by key, all or nothing. Without
+    --table or --mapping, a known export (HubSpot, Google Ads, GA4, ...) is recognised by its
+    header."""
+    if table is not None and mapping is not None:
         raise RevlensError(
-            "give exactly one of --table or --mapping",
+            "give --table or --mapping, not both",
             code="RL010",
             fix="e.g. revlens import --table contacts contacts.csv",
         )
@@ -72,6 +87,9 @@ def import_command(
             fix="use --on-error reject (default) or --on-error abort",
         )
     mapping_obj = load_mapping(mapping) if mapping else None
+    if table is None and mapping_obj is None:
+        mapping_obj = _recognise(files, format)
+    channels = _channels(config)
     options = ReadOptions(
         format=_file_format(file_format),
         delimiter=delimiter,
@@ -104,12 +122,52 @@ def import_command(
                     on_error=policy,
                     read_options=options,
                     progress=report,
+                    channels=channels,
                 )
         else:
             result = import_files(
-                wh, files, table=table, mapping=mapping_obj, on_error=policy, read_options=options
+                wh,
+                files,
+                table=table,
+                mapping=mapping_obj,
+                on_error=policy,
+                read_options=options,
+                channels=channels,
             )
     _print_result(result, format)
+
+
+def _recognise(files: list[Path], fmt: OutputFormat) -> Mapping:
+    """The built-in mapping every file is recognised as; say which."""
+    found = [(f, recognise_file(f)) for f in files]
+    names = {r.mapping.name for _, r in found}
+    if len(names) > 1:
+        raise RevlensError(
+            "the files are exports of different kinds: "
+            + ", ".join(f"{f} is {r.mapping.name}" for f, r in found),
+            code="RL015",
+            fix="import them one command each, e.g. "
+            + " ; ".join(f"revlens import {shlex.quote(str(f))}" for f, _ in found),
+        )
+    recognition = found[0][1]
+    out = console if fmt is OutputFormat.table else err_console
+    also = f" (also fits: {', '.join(recognition.others)})" if recognition.others else ""
+    out.print(
+        f"recognised as a {recognition.title} export: using mapping "
+        f"{recognition.mapping.name}{also}",
+        highlight=False,
+        markup=False,
+    )
+    return recognition.mapping
+
+
+def _channels(config: Path | None) -> ChannelVocabulary:
+    """The channel vocabulary with the project's `channels:` section (--config FILE, else
+    ./revlens.yml when present)."""
+    path = config if config is not None else (PROJECT_FILE if PROJECT_FILE.exists() else None)
+    if path is None:
+        return builtin_vocabulary()
+    return project_vocabulary(read_section(path, "channels"), str(path))
 
 
 def _file_format(value: str | None) -> FileFormat | None:
@@ -140,6 +198,7 @@ def _print_result(result: ImportResult, fmt: OutputFormat) -> None:
             "loaded": c.loaded,
             "updated": c.updated,
             "rejected": c.rejected,
+            "skipped": c.skipped,
         }
         for f in result.files
         for c in f.tables
@@ -148,6 +207,21 @@ def _print_result(result: ImportResult, fmt: OutputFormat) -> None:
     if fmt is not OutputFormat.table:
         return
     for f in result.files:
+        if f.lines_skipped:
+            console.print(
+                f"{f.file}: {skipped_lines_text(f.lines_skipped)} skipped (not data rows)",
+                highlight=False,
+                markup=False,
+            )
+        skipped_rows = [c for c in f.tables if c.skipped]
+        if skipped_rows:
+            console.print(
+                f"{f.file}: "
+                + ", ".join(f"{c.skipped} rows for {c.table}" for c in skipped_rows)
+                + " skipped by the mapping's rule",
+                highlight=False,
+                markup=False,
+            )
         for w in f.warnings:
             console.print(f"[yellow]warning[/yellow] {f.file}: {w}", highlight=False)
         for r in f.rejects[:10]:
@@ -208,8 +282,27 @@ def mappings(format: FormatOption = OutputFormat.table) -> None:
         rows.append(
             {
                 "name": name,
-                "tables": ", ".join(o.table for o in m.outputs),
-                "description": m.description,
+                "title": m.title,
+                "tables": ", ".join(dict.fromkeys(o.table for o in m.outputs)),
+                "recognised_by": ", ".join(m.recognise.columns) if m.recognise else "",
+                "description": m.description.strip(),
             }
         )
     print_rows(rows, format, title="built-in mappings")
+
+
+SKIP_WORDS = {
+    "title": ("title line", "title lines"),
+    "comment": ("comment line", "comment lines"),
+    "summary": ("summary row", "summary rows"),
+    "empty": ("empty row", "empty rows"),
+}
+
+
+def skipped_lines_text(skipped: dict[str, int]) -> str:
+    """{"title": 3, "summary": 1} -> "3 title lines, 1 summary row"."""
+    return ", ".join(
+        f"{n} {SKIP_WORDS[k][0] if n == 1 else SKIP_WORDS[k][1]}"
+        for k, n in skipped.items()
+        if n and k in SKIP_WORDS
+    )

@@ -127,7 +127,8 @@ def kpi(
         print(to_json(rows))
         return
     if format is OutputFormat.csv:
-        print_rows(rows, format, columns=_columns(rows))
+        flat = [{k: _sources_text(v) if k == "sources" else v for k, v in r.items()} for r in rows]
+        print_rows(flat, format, columns=_columns(rows))
         return
     if query.mode == "cohort":
         period_only = sorted({r["kpi"] for r in rows if r["mode"] == "period"})
@@ -165,7 +166,14 @@ def _cell(column: str, value: Any, unit: str) -> Any:
         return format_value(value, "percent")
     if column in ("numerator", "denominator"):
         return "" if value is None else format_value(value, "count")
+    if column == "sources":
+        return _sources_text(value)
     return value
+
+
+def _sources_text(value: Any) -> str:
+    """The tables that fed a value (`sources`) as one cell: web_traffic+touchpoints."""
+    return "" if value is None else "+".join(value)
 
 
 def _columns(rows: list[dict[str, Any]]) -> list[str]:

@@ -8,11 +8,12 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import ibis
 
 from revlens.compile.money import daily_rates, in_reporting_currency
-from revlens.engines import is_out_of_memory
+from revlens.engines import is_out_of_memory, local_time, utc_time
 from revlens.model.warehouse import Reader, WarehouseSettings
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-MARKETING_DIMS = ("channel", "source", "medium", "campaign", "ad")
+MARKETING_DIMS = ("channel", "source", "medium", "campaign", "ad", "landing_page")
 CONTACT_DIMS = ("segment", "country", "owner", "account")
 DEAL_DIMS = ("owner", "product", "account")
 DIMENSIONS = (*MARKETING_DIMS, "segment", "country", "owner", "product", "account")
@@ -54,6 +55,9 @@ class Context:
     # do (`touch_dims(unique_rows=True)`): set for the rest of a query once the engine ran
     # out of memory on the arg-min's aggregate (`ranked_if_out_of_memory`)
     rank_touches: bool = False
+    # read timestamps as wall-clock time in the reporting zone (`table`); off only where
+    # stored tables are written (the stitched touches stay naive UTC, as the inputs)
+    local: bool = True
     _cache: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -68,7 +72,42 @@ class Context:
         return settings
 
     def table(self, name: str) -> Any:
-        return self.con.table(name)
+        """A canonical table as analytics read it: with a reporting zone other than UTC,
+        every TIMESTAMP column is naive wall-clock time there, so each period boundary,
+        --from/--to and window is cut in that zone; DATE columns are calendar days and
+        stay. In UTC the table as stored (nothing added to the query)."""
+        table = self.con.table(name)
+        if not self.converts:
+            return table
+        stamps = {
+            column: self.wall_clock(table[column])
+            for column, dtype in table.schema().items()
+            if dtype.is_timestamp()
+        }
+        return table.mutate(**stamps) if stamps else table
+
+    @property
+    def converts(self) -> bool:
+        """Whether `table` reads timestamps in a zone other than UTC."""
+        return self.local and self.settings.timezone != "UTC"
+
+    def instant(self, ts: Any) -> Any:
+        """A timestamp expression as `table` reads it, back as naive UTC: for elapsed times
+        (SLA hours and minutes) that a DST change must not stretch or shrink."""
+        return utc_time(ts, self.settings.timezone, self.con) if self.converts else ts
+
+    def wall_clock(self, ts: Any) -> Any:
+        """A naive UTC timestamp expression as `table` reads timestamps."""
+        return local_time(ts, self.settings.timezone, self.con) if self.converts else ts
+
+    def has_rows(self, name: str) -> bool:
+        """Whether the table holds any row (asked once per query): the measures that read
+        an aggregate table beside the events take the events alone while it is empty."""
+        key = f"has_rows:{name}"
+        if key not in self._cache:
+            self._cache[key] = bool(self.table(name).limit(1).count().execute() > 0)
+        found: bool = self._cache[key]
+        return found
 
     def stage(self, role: str) -> str:
         """The configured name of a lifecycle role (lead, mql, ...), by funnel position."""
@@ -354,7 +393,7 @@ class Context:
 
     def data_end(self) -> dt.date:
         """The date the data runs to: the newest stage event, touchpoint, spend row or
-        opportunity (today when the warehouse is empty)."""
+        opportunity, a day in the reporting zone (today there when the warehouse is empty)."""
         newest = []
         for table, col in (
             ("stage_events", "ts"),
@@ -367,4 +406,18 @@ class Context:
             value = self.table(table)[col].max().execute()
             if value is not None and value == value:
                 newest.append(value.date() if isinstance(value, dt.datetime) else value)
-        return max(newest) if newest else dt.date.today()
+        return max(newest) if newest else self.now().date()
+
+    def now(self) -> dt.datetime:
+        """The current time as the tables read it: naive wall-clock time in the reporting
+        zone (naive UTC when `local` is off)."""
+        zone = ZoneInfo(self.settings.timezone if self.local else "UTC")
+        return dt.datetime.now(zone).replace(tzinfo=None)
+
+    def stored_time(self, local: dt.datetime) -> dt.datetime:
+        """A naive time read as the tables read it (`now`, `table`) as the warehouse stores
+        times: naive UTC."""
+        if not self.local:
+            return local
+        zoned = local.replace(tzinfo=ZoneInfo(self.settings.timezone))
+        return zoned.astimezone(dt.UTC).replace(tzinfo=None)

@@ -10,7 +10,9 @@ made gathering them into journeys 2.5x faster there. DuckDB warehouses only: a l
 (Spark) resolves touches as it reads them.
 
 `touch_times`: whether any contact has two touches (stitched anonymous ones included) at
-the same instant. Without such ties a touch's time alone orders a contact's touches, so the
+the same time as queries read it, wall-clock time in the reporting zone (two instants of
+the hour repeated when clocks go back are one time there); taken in one zone, it says
+nothing in another. Without such ties a touch's time alone orders a contact's touches, so the
 first or last touch is an arg-min (arg-max) over the time, a fixed-size key the engine
 aggregates cheaply, instead of a ranking by (time, touchpoint id).
 """
@@ -80,7 +82,7 @@ def record_touch_facts(wh: Warehouse, changes: TouchChanges | None = None) -> di
     wh.record_fact(STITCHED, {"rows": rows, "columns": list(MARKETING_DIMS)})
     # without ties before, only the contacts of changed touches can have one now
     unique = not _has_ties(wh, among=affected if changes and changes.unique_before else None)
-    fact = {"unique": unique, "rows": rows}
+    fact = {"unique": unique, "rows": rows, "zone": wh.settings().timezone}
     wh.record_fact(TOUCH_TIMES, fact)
     return fact
 
@@ -107,7 +109,7 @@ def _update_stitched(wh: Warehouse) -> Any | None:
         "WHERE touchpoint_id IN (SELECT touchpoint_id FROM __changed_restitched)"
     )
     tp = wh.ibis.table("touchpoints")
-    ctx = Context(wh)
+    ctx = Context(wh, local=False)  # stored as the touchpoints are: naive UTC
     touches = ctx.stitch_touches(MARKETING_DIMS, tp.semi_join(changed, "touchpoint_id"))
     columns = ", ".join(touches.columns)
     sql = wh.ibis.compile(touches.order_by(["contact_id", "ts"]))
@@ -119,7 +121,7 @@ def _store_stitched(wh: Warehouse) -> None:
     """`_revlens_touches`: every touch with a contact (`Context.stitch_touches`), with all
     marketing dimensions, in (contact, time) order: a contact's touches together (ties are
     broken by the queries; the id as a third key cost 24 s more at 10M contacts)."""
-    touches = Context(wh).stitch_touches(MARKETING_DIMS)
+    touches = Context(wh, local=False).stitch_touches(MARKETING_DIMS)  # naive UTC
     ordered = touches.order_by(["contact_id", "ts"])
     # an ORDER BY orders the stored rows whatever preserve_insertion_order says
     wh.con.execute(f"CREATE OR REPLACE TABLE {STORED_TOUCHES} AS {wh.ibis.compile(ordered)}")
@@ -128,9 +130,9 @@ def _store_stitched(wh: Warehouse) -> None:
 @dataclass(frozen=True)
 class TouchFacts:
     """What the recorded touch facts say of the tables as they are now: `times`, the
-    touch-times fact if it was taken on the rows the tables hold (else None); `stored`,
-    whether `_revlens_touches` holds the touches of those rows, with the marketing
-    dimensions this revlens reads."""
+    touch-times fact if it was taken on the rows the tables hold, in the reporting zone
+    (else None); `stored`, whether `_revlens_touches` holds the touches of those rows, with
+    the marketing dimensions this revlens reads."""
 
     times: dict[str, Any] | None
     stored: bool
@@ -147,7 +149,13 @@ def touch_facts(reader: Reader) -> TouchFacts:
     rows = _rows(reader)
     times, stitched = reader.fact(TOUCH_TIMES), reader.fact(STITCHED)
     return TouchFacts(
-        times=times if isinstance(times, dict) and times.get("rows") == rows else None,
+        times=(
+            times
+            if isinstance(times, dict)
+            and times.get("rows") == rows
+            and times.get("zone", "UTC") == reader.settings().timezone
+            else None
+        ),
         stored=(
             isinstance(stitched, dict)
             and stitched.get("columns") == list(MARKETING_DIMS)

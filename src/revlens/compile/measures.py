@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import ibis
 
-from revlens.compile.context import DEAL_DIMS, DIMENSIONS, MARKETING_DIMS, Context
+from revlens.compile.context import DEAL_DIMS, DIMENSIONS, MARKETING_DIMS, Context, union_all
 
 Style = Literal["event", "snapshot", "distribution"]
 NULL_STR = ibis.null().cast("string")
@@ -36,6 +36,9 @@ class Measure:
     per_entity: bool = False  # distribution over entities: each one's largest value per bucket
     defaults: dict[str, float] = field(default_factory=dict)
     variant: Variant | None = None  # the rows of a family it keeps and sums, when it has one
+    # the tables its rows may come from, when it reads an aggregate table or the events
+    # (precedence): its rows carry `_source`, and the KPI rows say which ones fed a value
+    sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ def measure(
     per_entity: bool = False,
     defaults: dict[str, float] | None = None,
     variant: Variant | None = None,
+    sources: tuple[str, ...] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         MEASURES[name] = Measure(
@@ -86,6 +90,7 @@ def measure(
             per_entity,
             defaults or {},
             variant,
+            sources,
         )
         return fn
 
@@ -162,50 +167,154 @@ def _sessions(ctx: Context, *, resolve: bool = True) -> Any:
     return s.mutate(resolved=ibis.coalesce(s.contact_id, s.i_contact))
 
 
+WEB_SOURCES = ("web_traffic", "touchpoints")
+"""Where web measures read from: `web_traffic` aggregates on the days that have any, else
+touchpoint sessions (`_web_rows`)."""
+ENGAGED_SECONDS = 10
+"""A touchpoint session is engaged (GA4's definition) when it lasted this long or had two or
+more pageviews."""
+
+
+def _aggregate_days(ctx: Context) -> Any:
+    """The days that have any `web_traffic` row (for the whole warehouse, whatever their
+    channel): on them the web measures read the aggregates only."""
+    wt = ctx.table("web_traffic")
+    return wt.select(agg_day=wt.date.cast("date")).distinct()
+
+
+def session_day(ts: Any) -> Any:
+    """The calendar day of a session's time, compared with `web_traffic.date`."""
+    return ts.date()
+
+
+def _event_sessions(ctx: Context, s: Any) -> Any:
+    """Sessions `s` on the days without `web_traffic` rows (all of them when it is empty)."""
+    if not ctx.has_rows("web_traffic"):
+        return s
+    days = _aggregate_days(ctx)
+    return s.anti_join(days, session_day(s.ts) == days.agg_day)
+
+
+def _web_rows(ctx: Context, *, resolve: bool = True) -> Any:
+    """Web traffic without double counting: the touchpoint sessions of days without
+    `web_traffic` rows (one session each) and the `web_traffic` rows (their counts), with
+    n_sessions, n_bounces, n_pageviews, n_engaged and `_source` (the table of the row).
+    An aggregate row with no bounces count has sessions - engaged sessions bounces, and
+    one with no engaged count sessions - bounces (GA4: a bounce is a session not engaged)."""
+    s = _event_sessions(ctx, _sessions(ctx, resolve=resolve))
+    engaged = (s.engaged_seconds >= ENGAGED_SECONDS) | (s.pageviews >= 2)
+    one, zero = ibis.literal(1), ibis.literal(0)
+    tp = s.select(
+        ts=s.ts.cast("timestamp"),
+        resolved=s.resolved,
+        **{d: s[d].cast("string") for d in MARKETING_DIMS},
+        n_sessions=one.cast("int64"),
+        n_bounces=ibis.ifelse(s.is_bounce.fill_null(False), one, zero).cast("int64"),
+        n_pageviews=s.pageviews.fill_null(0).cast("int64"),
+        n_engaged=ibis.ifelse(engaged.fill_null(False), one, zero).cast("int64"),
+        _source=ibis.literal("touchpoints"),
+    )
+    if not ctx.has_rows("web_traffic"):
+        return tp
+    w = ctx.table("web_traffic")
+    wt = w.select(
+        ts=w.date.cast("timestamp"),
+        resolved=NULL_STR,
+        **{d: w[d].cast("string") if d in w.columns else NULL_STR for d in MARKETING_DIMS},
+        n_sessions=w.sessions.cast("int64"),
+        n_bounces=ibis.coalesce(w.bounces, w.sessions - w.engaged_sessions, 0).cast("int64"),
+        n_pageviews=w.pageviews.fill_null(0).cast("int64"),
+        n_engaged=ibis.coalesce(w.engaged_sessions, w.sessions - w.bounces, 0).cast("int64"),
+        _source=ibis.literal("web_traffic"),
+    )
+    return union_all(tp, wt)
+
+
 def _session_events(s: Any, value: Any = 1.0, extra: dict[str, Any] | None = None) -> Any:
     return events(
-        s, s.ts, value, contact=s.resolved, extra=extra, **{d: s[d] for d in MARKETING_DIMS}
+        s,
+        s.ts,
+        value,
+        contact=s.resolved,
+        extra={"_source": s._source, **(extra or {})},
+        **{d: s[d] for d in MARKETING_DIMS},
     )
 
 
-FAMILIES["sessions"] = Family(lambda ctx: _sessions(ctx, resolve=ctx.contact_dims), _session_events)
+FAMILIES["sessions"] = Family(lambda ctx: _web_rows(ctx, resolve=ctx.contact_dims), _session_events)
 for _name, _text, _variant in (
-    ("sessions", "web sessions (touch_type = session)", Variant("sessions")),
+    (
+        "sessions",
+        "web sessions: touchpoint sessions, web_traffic.sessions",
+        Variant("sessions", value=lambda s: s.n_sessions),
+    ),
     (
         "bounced_sessions",
-        "sessions with is_bounce",
-        Variant("sessions", keep=lambda s: s.is_bounce.fill_null(False)),
+        "sessions with is_bounce; web_traffic.bounces",
+        Variant("sessions", value=lambda s: s.n_bounces),
     ),
     (
         "pageviews",
-        "pageviews of sessions",
-        Variant("sessions", value=lambda s: s.pageviews.fill_null(0)),
+        "pageviews of sessions; web_traffic.pageviews",
+        Variant("sessions", value=lambda s: s.n_pageviews),
+    ),
+    (
+        "engaged_sessions",
+        f"sessions of {ENGAGED_SECONDS}+ seconds or 2+ pageviews; web_traffic.engaged_sessions",
+        Variant("sessions", value=lambda s: s.n_engaged),
     ),
     (
         "social_sessions",
         "sessions whose channel is a social one (its name contains 'social')",
-        Variant("sessions", keep=lambda s: s.channel.lower().contains("social")),
+        Variant(
+            "sessions",
+            keep=lambda s: s.channel.lower().contains("social"),
+            value=lambda s: s.n_sessions,
+        ),
     ),
 ):
-    variant_measure(_name, _text, ("touchpoints",), _variant, direct=MARKETING_DIMS)
+    variant_measure(
+        _name,
+        _text,
+        ("touchpoints", "web_traffic"),
+        _variant,
+        direct=MARKETING_DIMS,
+        sources=WEB_SOURCES,
+    )
 
 
 @measure(
     "new_visitors",
-    "visitors (contact, else anonymous id) at their first session",
-    ("touchpoints", "identities"),
+    "visitors (contact, else anonymous id) at their first session; web_traffic.new_users",
+    ("touchpoints", "identities", "web_traffic"),
     direct=MARKETING_DIMS,
+    sources=WEB_SOURCES,
 )
 def new_visitors(ctx: Context, p: dict[str, float]) -> Any:
     """The first session per visitor by (ts, touchpoint_id), ranked by a window: an arg-min
     per visitor is faster with memory to spare, but its hash aggregate (string states) does
-    not spill, and ran out of memory under the warehouse's limit where the sort spills."""
+    not spill, and ran out of memory under the warehouse's limit where the sort spills.
+    Of the first sessions, those on days without `web_traffic` rows count; on the days with
+    some, the rows' new_users."""
     s = _sessions(ctx)
     s = s.mutate(visitor=ibis.coalesce(s.resolved, s.anonymous_id, s.session_id, s.touchpoint_id))
     ranked = s.mutate(
         r=ibis.row_number().over(group_by=s.visitor, order_by=[s.ts, s.touchpoint_id])
     )
-    return _session_events(ranked.filter(ranked.r == 0))
+    first = _event_sessions(ctx, ranked.filter(ranked.r == 0))
+    tp = first.mutate(_source=ibis.literal("touchpoints"))
+    found = _session_events(tp)
+    if not ctx.has_rows("web_traffic"):
+        return found
+    w = ctx.table("web_traffic")
+    agg = events(
+        w,
+        w.date,
+        w.new_users.fill_null(0),
+        extra={"_source": ibis.literal("web_traffic")},
+        **{d: w[d] for d in MARKETING_DIMS if d in w.columns},
+    )
+    return union_all(found, agg)
 
 
 @measure(
@@ -317,7 +426,9 @@ def mqls_accepted(ctx: Context, p: dict[str, float]) -> Any:
 def mqls_followed_in_sla(ctx: Context, p: dict[str, float]) -> Any:
     m = _first_sales_touch(ctx)
     limit = ibis.interval(seconds=int(p["sla_hours"] * 3600))
-    m = m.filter(m.first_touch.notnull() & (m.first_touch <= m.ts + limit))
+    # elapsed time: a DST change between MQL and touch does not move the deadline
+    in_time = ctx.instant(m.first_touch) <= ctx.instant(m.ts) + limit
+    m = m.filter(m.first_touch.notnull() & in_time)
     return events(m, m.ts, contact=m.contact_id)
 
 
@@ -436,6 +547,51 @@ def _cost(ctx: Context, *, sales: bool) -> Any:
     return events(
         s, s.date, s.amount_rc, channel=s.channel, source=s.source, campaign=s.campaign, ad=s.ad
     )
+
+
+SPEND_DIMS = ("channel", "source", "campaign", "ad")
+
+
+def _ad_rows(ctx: Context) -> Any:
+    """Marketing spend rows (not sales cost) with their cost in the reporting currency."""
+    s = ctx.money(ctx.table("spend"), amount="cost", date="date")
+    return s.filter(s.channel != SALES_COST_CHANNEL)
+
+
+def _ad_count(column: str) -> Callable[[Context, dict[str, float]], Any]:
+    """The platform's count `column` of marketing spend rows (missing counts as 0)."""
+
+    def build(ctx: Context, p: dict[str, float]) -> Any:
+        s = _ad_rows(ctx)
+        return events(s, s.date, s[column].fill_null(0), **{d: s[d] for d in SPEND_DIMS})
+
+    return build
+
+
+def _cost_with(column: str) -> Callable[[Context, dict[str, float]], Any]:
+    """The cost of the marketing spend rows that report `column`: the numerator of a cost
+    per click (impression, conversion) leaves out cost no count stands against."""
+
+    def build(ctx: Context, p: dict[str, float]) -> Any:
+        s = _ad_rows(ctx)
+        s = s.filter(s[column].notnull())
+        return events(s, s.date, s.amount_rc, **{d: s[d] for d in SPEND_DIMS})
+
+    return build
+
+
+for _name, _column, _text in (
+    ("impressions", "impressions", "ad impressions reported on spend rows"),
+    ("clicks", "clicks", "ad clicks reported on spend rows"),
+    ("platform_conversions", "conversions", "conversions the ad platform reports on spend rows"),
+):
+    measure(_name, _text, ("spend",), direct=SPEND_DIMS)(_ad_count(_column))
+    measure(
+        f"cost_with_{_column}",
+        f"marketing cost of the spend rows that report {_column}, in the reporting currency",
+        ("spend", "fx_rates"),
+        direct=SPEND_DIMS,
+    )(_cost_with(_column))
 
 
 # -- D. sales outcomes and pipeline ----------------------------------------------------
@@ -610,10 +766,66 @@ def sales_cycle_days(ctx: Context, p: dict[str, float]) -> Any:
 
 
 # -- E. customers and recurring revenue ----------------------------------------------------
+def _subscription_contacts(ctx: Context, s: Any) -> Any:
+    """`s` (subscription rows) with `sub_contact`, the contact a subscription belongs to:
+    its contact_id, else the contact whose email_hash is the subscription's (the first by
+    id when several share it); and with the marketing dimensions of the query
+    (`ctx.marketing_dims`) of that contact's acquisition touch, its first touch by (time,
+    touchpoint id); the others null."""
+    c = ctx.table("contacts")
+    by_hash = (
+        c.filter(c.email_hash.notnull())
+        .group_by(h_hash=c.email_hash)
+        .aggregate(h_contact=c.contact_id.min())
+    )
+    j = s.left_join(by_hash, s.email_hash == by_hash.h_hash)
+    j = j.mutate(sub_contact=ibis.coalesce(j.contact_id, j.h_contact)).drop("h_hash", "h_contact")
+    dims = [d for d in MARKETING_DIMS if d in ctx.marketing_dims]
+    nulls = {d: NULL_STR for d in MARKETING_DIMS if d not in dims}
+    if not dims:
+        return j.mutate(**nulls)
+    t = ctx.touches(dims)
+    ranked = t.mutate(
+        _r=ibis.row_number().over(group_by=t.contact_id, order_by=[t.ts, t.touchpoint_id])
+    )
+    first = ranked.filter(ranked._r == 0).select(
+        a_contact="contact_id", **{f"a_{d}": d for d in dims}
+    )
+    j = j.left_join(first, j.sub_contact == first.a_contact)
+    return j.mutate(**{d: j[f"a_{d}"] for d in dims}, **nulls).drop(
+        "a_contact", *[f"a_{d}" for d in dims]
+    )
+
+
 def _active_months(ctx: Context) -> Any:
+    """Months with MRR > 0 per customer, in the reporting currency, with the subscription's
+    contact and its acquisition touch (`_subscription_contacts`)."""
     s = ctx.money(ctx.table("subscriptions"), amount="mrr", date="month")
     s = s.filter(s.amount_rc > 0)
-    return s.mutate(month=s.month.truncate("M").cast("date"))
+    s = s.mutate(month=s.month.truncate("M").cast("date"))
+    return _subscription_contacts(ctx, s)
+
+
+def _subscription_events(t: Any, ts: Any, value: Any = 1.0) -> Any:
+    return events(
+        t,
+        ts,
+        value,
+        contact=t.sub_contact,
+        entity=t.customer_id,
+        **{d: t[d] for d in MARKETING_DIMS},
+    )
+
+
+def _subscription_snapshot(t: Any, value: Any) -> Any:
+    return t.select(
+        p_start=t.p_start,
+        value=ibis.literal(value).cast("float64")
+        if isinstance(value, float)
+        else value.cast("float64"),
+        contact_id=t.sub_contact,
+        **{d: t[d] for d in MARKETING_DIMS},
+    )
 
 
 def _movements(ctx: Context) -> Any:
@@ -640,11 +852,10 @@ def _movement(kind: str) -> Callable[[Context, dict[str, float]], Any]:
                 (m.next_month.isnull() | (m.next_month != m.month + ibis.interval(months=1)))
                 & (m.month < m.last_month)
             )
-            return events(
+            return _subscription_events(
                 churned,
                 (churned.month + ibis.interval(months=1)).cast("timestamp"),
                 churned.amount_rc,
-                entity=churned.customer_id,
             )
         if kind == "new":
             sel, value = m.first, m.amount_rc
@@ -655,30 +866,35 @@ def _movement(kind: str) -> Callable[[Context, dict[str, float]], Any]:
         else:
             sel, value = (m.prev > 0) & (m.amount_rc < m.prev), m.prev - m.amount_rc
         t = m.filter(sel)
-        return events(
+        return _subscription_events(
             t,
             t.month,
             value
             if kind in ("new", "reactivation")
             else (t.amount_rc - t.prev if kind == "expansion" else t.prev - t.amount_rc),
-            entity=t.customer_id,
         )
 
     return build
 
 
 for _kind in ("new", "expansion", "contraction", "churn", "reactivation"):
-    measure(f"mrr_{_kind}", f"MRR movement: {_kind}", ("subscriptions", "fx_rates"))(
-        _movement(_kind)
-    )
+    measure(
+        f"mrr_{_kind}",
+        f"MRR movement: {_kind}",
+        ("subscriptions", "fx_rates"),
+        direct=MARKETING_DIMS,
+    )(_movement(_kind))
 
 
 @measure(
-    "subscription_revenue", "MRR summed over the period's months", ("subscriptions", "fx_rates")
+    "subscription_revenue",
+    "MRR summed over the period's months",
+    ("subscriptions", "fx_rates"),
+    direct=MARKETING_DIMS,
 )
 def subscription_revenue(ctx: Context, p: dict[str, float]) -> Any:
     s = _active_months(ctx)
-    return events(s, s.month, s.amount_rc, entity=s.customer_id)
+    return _subscription_events(s, s.month, s.amount_rc)
 
 
 @measure(
@@ -686,21 +902,28 @@ def subscription_revenue(ctx: Context, p: dict[str, float]) -> Any:
     "distinct customers with MRR in the period",
     ("subscriptions",),
     distinct=True,
+    direct=MARKETING_DIMS,
 )
 def active_customers(ctx: Context, p: dict[str, float]) -> Any:
     s = _active_months(ctx)
-    return events(s, s.month, entity=s.customer_id)
+    return _subscription_events(s, s.month)
 
 
 def _month_of(day: Any) -> Any:
     return day.truncate("M").cast("date")
 
 
-@measure("mrr", "MRR of the period's last month", ("subscriptions", "fx_rates"), style="snapshot")
+@measure(
+    "mrr",
+    "MRR of the period's last month",
+    ("subscriptions", "fx_rates"),
+    style="snapshot",
+    direct=MARKETING_DIMS,
+)
 def mrr(ctx: Context, p: dict[str, float], periods: Any) -> Any:
     s = _active_months(ctx)
     j = s.join(periods, s.month == _month_of(periods.p_end))
-    return j.select(p_start=j.p_start, value=j.amount_rc, contact_id=NULL_STR)
+    return _subscription_snapshot(j, j.amount_rc)
 
 
 def _month_before(periods: Any) -> Any:
@@ -713,8 +936,9 @@ def _last_month(periods: Any) -> Any:
 
 
 def _customers_in(ctx: Context, periods: Any, month_of: Callable[[Any], Any]) -> Any:
-    s = _active_months(ctx).select("customer_id", "month")
-    return s.join(periods, s.month == month_of(periods)).select("p_start", "customer_id")
+    s = _active_months(ctx).select("customer_id", "month", "sub_contact", *MARKETING_DIMS)
+    j = s.join(periods, s.month == month_of(periods))
+    return j.select("p_start", "customer_id", "sub_contact", *MARKETING_DIMS)
 
 
 @measure(
@@ -722,10 +946,11 @@ def _customers_in(ctx: Context, periods: Any, month_of: Callable[[Any], Any]) ->
     "customers active in the month before the period",
     ("subscriptions",),
     style="snapshot",
+    direct=MARKETING_DIMS,
 )
 def customers_at_start(ctx: Context, p: dict[str, float], periods: Any) -> Any:
     c = _customers_in(ctx, periods, _month_before)
-    return c.select(p_start=c.p_start, value=ibis.literal(1.0), contact_id=NULL_STR)
+    return _subscription_snapshot(c, 1.0)
 
 
 @measure(
@@ -733,12 +958,13 @@ def customers_at_start(ctx: Context, p: dict[str, float], periods: Any) -> Any:
     "customers active before the period and in its last month",
     ("subscriptions",),
     style="snapshot",
+    direct=MARKETING_DIMS,
 )
 def customers_retained(ctx: Context, p: dict[str, float], periods: Any) -> Any:
     start = _customers_in(ctx, periods, _month_before)
     end = _customers_in(ctx, periods, _last_month)
     kept = start.semi_join(end, ["p_start", "customer_id"])
-    return kept.select(p_start=kept.p_start, value=ibis.literal(1.0), contact_id=NULL_STR)
+    return _subscription_snapshot(kept, 1.0)
 
 
 @measure(
@@ -746,10 +972,11 @@ def customers_retained(ctx: Context, p: dict[str, float], periods: Any) -> Any:
     "customers active in the period's last month",
     ("subscriptions",),
     style="snapshot",
+    direct=MARKETING_DIMS,
 )
 def customers_at_end(ctx: Context, p: dict[str, float], periods: Any) -> Any:
     c = _customers_in(ctx, periods, _last_month)
-    return c.select(p_start=c.p_start, value=ibis.literal(1.0), contact_id=NULL_STR)
+    return _subscription_snapshot(c, 1.0)
 
 
 @measure(
@@ -758,21 +985,67 @@ def customers_at_end(ctx: Context, p: dict[str, float], periods: Any) -> Any:
     ("subscriptions",),
     style="distribution",
     per_entity=True,
+    direct=MARKETING_DIMS,
 )
 def customer_lifetime_months(ctx: Context, p: dict[str, float]) -> Any:
     s = _active_months(ctx)
     w = ibis.window(group_by=s.customer_id, order_by=s.month, rows=(None, 0))
     s = s.mutate(months=s.customer_id.count().over(w))
-    return events(s, s.month, s.months, entity=s.customer_id)
+    return _subscription_events(s, s.month, s.months)
 
 
 # -- F. email --------------------------------------------------------------------------
+EMAIL_SOURCES = ("email_campaigns", "email_events")
+"""Where email measures read from: a campaign's `email_campaigns` row when it has one, else
+its `email_events` (`_email`)."""
+
+
+def _delivered(c: Any) -> Any:
+    """Deliveries of an aggregate row: `delivered`, else recipients - soft and hard bounces."""
+    bounced = c.soft_bounces.fill_null(0) + c.hard_bounces.fill_null(0)
+    return ibis.coalesce(c.delivered, c.recipients - bounced)
+
+
+EMAIL_AGGREGATES: dict[str, Callable[[Any], Any]] = {
+    "delivered": _delivered,
+    "open": lambda c: c.unique_opens,
+    "click": lambda c: c.unique_clicks,
+    "forward": lambda c: c.forwards,
+    "unsubscribe": lambda c: c.unsubscribes,
+}
+"""The `email_campaigns` column each counted email event stands for (unique opens and clicks
+per campaign and contact are the aggregate's unique_opens and unique_clicks)."""
+
+
 def _email(ctx: Context, kind: str, unique: bool) -> Any:
+    """Email events of `kind` (first per campaign and contact when `unique`) of the
+    campaigns without an `email_campaigns` row, and the rows' counts for the others, dated
+    at the campaign's sent_at."""
     e = ctx.table("email_events")
     e = e.filter(e.event == kind)
+    aggregated = kind in EMAIL_AGGREGATES and ctx.has_rows("email_campaigns")
+    if aggregated:
+        e = e.anti_join(ctx.table("email_campaigns"), "campaign")
     if unique:
         e = e.group_by(["campaign", "contact_id"]).aggregate(ts=e.ts.min())
-    return events(e, e.ts, contact=e.contact_id, campaign=e.campaign)
+    found = events(
+        e,
+        e.ts,
+        contact=e.contact_id,
+        campaign=e.campaign,
+        extra={"_source": ibis.literal("email_events")},
+    )
+    if not aggregated:
+        return found
+    c = ctx.table("email_campaigns")
+    counts = events(
+        c,
+        c.sent_at,
+        EMAIL_AGGREGATES[kind](c).fill_null(0),
+        campaign=c.campaign,
+        extra={"_source": ibis.literal("email_campaigns")},
+    )
+    return union_all(counts, found)
 
 
 for _name, _kind, _unique, _text in (
@@ -781,11 +1054,21 @@ for _name, _kind, _unique, _text in (
     ("email_unique_clicks", "click", True, "first click per (campaign, contact)"),
     ("email_forwards", "forward", False, "forward events"),
     ("email_unsubscribes", "unsubscribe", False, "unsubscribe events"),
-    ("email_subscribes", "subscribe", False, "subscribe events"),
 ):
-    measure(_name, _text, ("email_events",), direct=("campaign",))(
-        lambda ctx, p, _k=_kind, _u=_unique: _email(ctx, _k, _u)
-    )
+    measure(
+        _name,
+        f"{_text}; email_campaigns rows for their campaigns",
+        ("email_events", "email_campaigns"),
+        direct=("campaign",),
+        sources=EMAIL_SOURCES,
+    )(lambda ctx, p, _k=_kind, _u=_unique: _email(ctx, _k, _u))
+
+
+@measure("email_subscribes", "subscribe events", ("email_events",), direct=("campaign",))
+def email_subscribes(ctx: Context, p: dict[str, float]) -> Any:
+    e = ctx.table("email_events")
+    e = e.filter(e.event == "subscribe")
+    return events(e, e.ts, contact=e.contact_id, campaign=e.campaign)
 
 
 # -- G. inbound --------------------------------------------------------------------------
@@ -814,7 +1097,8 @@ def inbound_requests(ctx: Context, p: dict[str, float]) -> Any:
 def inbound_answered_in_sla(ctx: Context, p: dict[str, float]) -> Any:
     r = _inbound(ctx)
     limit = ibis.interval(seconds=int(p["sla_minutes"] * 60))
-    r = r.filter(r.first_response_at.notnull() & (r.first_response_at <= r.received_at + limit))
+    in_time = ctx.instant(r.first_response_at) <= ctx.instant(r.received_at) + limit
+    r = r.filter(r.first_response_at.notnull() & in_time)  # elapsed time, as above
     return _inbound_events(r)
 
 
@@ -843,5 +1127,6 @@ def inbound_with_outcome(ctx: Context, p: dict[str, float]) -> Any:
 def inbound_response_minutes(ctx: Context, p: dict[str, float]) -> Any:
     r = _inbound(ctx)
     r = r.filter(r.first_response_at.notnull())
-    minutes = (r.first_response_at.epoch_seconds() - r.received_at.epoch_seconds()) / 60.0
+    answered, received = ctx.instant(r.first_response_at), ctx.instant(r.received_at)
+    minutes = (answered.epoch_seconds() - received.epoch_seconds()) / 60.0  # elapsed
     return _inbound_events(r, minutes)

@@ -113,6 +113,8 @@ class _Agg:
 
     values: dict[Key, float | None]
     means: dict[Key, float | None]
+    # per key, the tables that fed it (measures with `sources` only)
+    sources: dict[Key, tuple[str, ...]] = field(default_factory=dict)
 
 
 def run_kpis(wh: Reader, query: KpiQuery, catalog: Catalog) -> KpiResult:
@@ -291,6 +293,7 @@ class _Evaluator:
                 or m.distinct
                 or m.per_entity
                 or any(d in m.direct for d in base)  # the batch takes every dimension
+                or m.sources  # the batch does not carry which table a row came from
                 or all(d in m.direct for d in wanted)  # needs no touch
             ):
                 continue
@@ -352,13 +355,15 @@ class _Evaluator:
             bucket=bucket_expr(events.ts, self.query.grain, self.cal, self.start)
         )
         sums: dict[str, Any] = {}
-        for i in range(len(members)):
+        for i, (_, m) in enumerate(members):
             keep = events[f"_keep{i}"]
             sums[f"v{i}"] = events[f"_value{i}"].sum(where=keep)
             sums[f"n{i}"] = events.count(where=keep)
+            sums.update(_source_counts(events, m, f"s{i}_", keep))
         by = list(self.query.by)
         df = events.group_by(["bucket", *by]).aggregate(**sums).execute()
         values: list[dict[Key, float | None]] = [{} for _ in members]
+        fed: list[dict[Key, tuple[str, ...]]] = [{} for _ in members]
         for r in df.to_dict("records"):
             period = self.by_bucket.get(_date(r["bucket"]))
             if period is None:
@@ -367,8 +372,9 @@ class _Evaluator:
             for i, found in enumerate(values):
                 if r[f"n{i}"] > 0:  # as a query of its own: a key only where it kept a row
                     found[cell] = _num(r[f"v{i}"])
-        for (key, _), found in zip(members, values, strict=True):
-            self.measures[key] = _Agg(found, {})
+                    fed[i][cell] = _sources_fed(r, members[i][1], f"s{i}_")
+        for (key, _), found, src in zip(members, values, fed, strict=True):
+            self.measures[key] = _Agg(found, {}, src)
 
     def _aggregate(self, m: Measure, params: dict[str, float]) -> _Agg:
         by = list(self.query.by)
@@ -402,15 +408,17 @@ class _Evaluator:
         if m.per_entity:  # one value per entity and bucket: its largest
             events = events.group_by(["bucket", *by, "entity"]).aggregate(value=events.value.max())
         group = events.group_by(["bucket", *by])
+        fed_by = _source_counts(events, m, "s_")
         if m.style == "distribution":
-            agg = group.aggregate(value=events.value.median(), mean=events.value.mean())
+            agg = group.aggregate(value=events.value.median(), mean=events.value.mean(), **fed_by)
         elif m.distinct:
-            agg = group.aggregate(value=events.entity.nunique().cast("float64"))
+            agg = group.aggregate(value=events.entity.nunique().cast("float64"), **fed_by)
         else:
-            agg = group.aggregate(value=events.value.sum())
+            agg = group.aggregate(value=events.value.sum(), **fed_by)
         df = agg.execute()
         values: dict[Key, float | None] = {}
         means: dict[Key, float | None] = {}
+        fed: dict[Key, tuple[str, ...]] = {}
         for r in df.to_dict("records"):
             bucket = _date(r["bucket"])
             period = self.by_bucket.get(bucket)
@@ -420,7 +428,9 @@ class _Evaluator:
             values[key] = _num(r["value"])
             if m.style == "distribution":
                 means[key] = _num(r["mean"])
-        return _Agg(values, means)
+            if m.sources:
+                fed[key] = _sources_fed(r, m, "s_")
+        return _Agg(values, means, fed)
 
     def cohort(self, spec: KpiSpec) -> tuple[_Agg, _Agg]:
         """Of the contacts entering `from_stage` in each period, those reaching `to_stage`
@@ -542,6 +552,43 @@ class _Evaluator:
         self.kpi_values[spec.id] = out
         return out
 
+    def sources(self, name: str, params: dict[str, float]) -> dict[Key, tuple[str, ...]] | None:
+        """Per key, the tables that fed the measures of KPI or measure `name` (in the order
+        the measures declare them), or None when none of its measures reads an aggregate
+        table beside the events (`Measure.sources`). Measures are already computed."""
+        measure_name, spec = self.resolve(name)
+        if measure_name:
+            m = MEASURES[measure_name]
+            if not m.sources:
+                return None
+            merged = {**(spec.params if spec else {}), **params}
+            return dict(self.measure(measure_name, merged).sources)
+        assert spec is not None
+        if self.query.mode == "cohort" and spec.cohort is not None:
+            return None
+        f = spec.formula
+        if spec.kind is Kind.ratio:
+            assert f.numerator and f.denominator
+            names = [f.numerator, f.denominator]
+        elif spec.kind is Kind.derived:
+            assert f.expression
+            names = _names(f.expression)
+        else:  # a snapshot or distribution KPI: its own measure
+            assert f.measure
+            m = MEASURES[f.measure]
+            if not m.sources:
+                return None
+            return dict(self.measure(f.measure, {**spec.params, **params}).sources)
+        parts = [p for p in (self.sources(n, spec.params) for n in names) if p is not None]
+        if not parts:
+            return None
+        order = list(dict.fromkeys(t for n in names for t in _declared_sources(self, n)))
+        out: dict[Key, tuple[str, ...]] = {}
+        for key in {k for part in parts for k in part}:
+            fed = {t for part in parts for t in part.get(key, ())}
+            out[key] = tuple(t for t in order if t in fed)
+        return out
+
     def _missing(self, name: str) -> float | None:
         _, spec = self.resolve(name)
         if spec is None or spec.kind in (Kind.count, Kind.sum):
@@ -579,7 +626,9 @@ class _Evaluator:
         self.prefetch_families(specs)
         out = []
         for spec in specs:
-            for key, values in self.kpi(spec).items():
+            computed = self.kpi(spec)
+            fed = self.sources(spec.id, {})
+            for key, values in computed.items():
                 period = next(p for p in self.periods if p.start == key[0])
                 row: dict[str, Any] = {
                     "kpi": spec.id,
@@ -596,9 +645,38 @@ class _Evaluator:
                     row["mean"] = values["mean"]
                 if "immature" in values:
                     row["immature"] = bool(values["immature"])
+                if fed is not None:  # which tables fed the value (aggregates or events)
+                    row["sources"] = list(fed.get(key, ()))
                 row["_bucket"] = period.bucket
                 out.append(row)
         return out
+
+
+def _declared_sources(evaluator: _Evaluator, name: str) -> tuple[str, ...]:
+    """The tables the measures of KPI or measure `name` may read, in declaration order."""
+    measure_name, spec = evaluator.resolve(name)
+    if measure_name:
+        return MEASURES[measure_name].sources
+    assert spec is not None
+    if spec.kind not in (Kind.ratio, Kind.derived):
+        assert spec.formula.measure
+        return MEASURES[spec.formula.measure].sources
+    return tuple(t for n in spec.formula.names() for t in _declared_sources(evaluator, n))
+
+
+def _source_counts(events: Any, m: Measure, prefix: str, keep: Any = None) -> dict[str, Any]:
+    """Per table a measure may read (`Measure.sources`), the count of its rows (kept by
+    `keep`) in a group: `<prefix><i>` for the i-th table."""
+    out: dict[str, Any] = {}
+    for i, name in enumerate(m.sources):
+        hit = events._source == name
+        out[f"{prefix}{i}"] = events.count(where=hit if keep is None else hit & keep)
+    return out
+
+
+def _sources_fed(record: dict[str, Any], m: Measure, prefix: str) -> tuple[str, ...]:
+    """The tables of `m.sources` with rows in this result record (`_source_counts`)."""
+    return tuple(name for i, name in enumerate(m.sources) if (record[f"{prefix}{i}"] or 0) > 0)
 
 
 def _names(expression: str) -> list[str]:

@@ -70,7 +70,13 @@ IMPORT_ORDER = (
     "audience_snapshots",
     "social_posts",
     "targets",
+    "web_traffic",
+    "email_campaigns",
+    "opportunity_contacts",
 )
+NOT_GENERATED = ("web_traffic", "email_campaigns", "opportunity_contacts")
+"""Tables the demo leaves empty (its traffic and email are events; each deal has one
+contact): the first chunk carries them with no rows, so every chunk set has every table."""
 
 CH = {c.name: i for i, c in enumerate(T.CHANNELS)}
 N_CH = len(T.CHANNELS)
@@ -1546,6 +1552,7 @@ def _global_tables(cal: Calendar, contacts: int, rng: Rng) -> dict[str, pa.Table
         "audience_snapshots": _audiences(cal, contacts),
         "social_posts": _social_posts(cal, rng),
         "targets": _targets(cal, contacts, by_month),
+        **{name: _arrow_table(name, {}) for name in NOT_GENERATED},
     }
 
 
@@ -1581,7 +1588,11 @@ def generate(
             won_revenue += chunk.won_revenue()
         else:
             out.update(
-                {name: _arrow_table(name, {}) for name in IMPORT_ORDER if name not in GLOBAL_TABLES}
+                {
+                    name: _arrow_table(name, {})
+                    for name in IMPORT_ORDER
+                    if name not in GLOBAL_TABLES and name not in NOT_GENERATED
+                }
             )
         if k == n_chunks - 1:
             sales = _sales_cost(cal, contacts, won_revenue)
@@ -1617,7 +1628,7 @@ def write_parquet(
     total = max(1, math.ceil(contacts / chunk_contacts))
     for k, chunk in enumerate(generate(contacts, seed, months, end, chunk_contacts)):
         for name, tbl in chunk.items():
-            if tbl.num_rows:
+            if tbl.num_rows or name in NOT_GENERATED:  # an empty file: readers learn the columns
                 pq.write_table(tbl, out_dir / name / f"part-{k:05d}.parquet")
                 counts[name] += tbl.num_rows
         del chunk

@@ -13,7 +13,7 @@ from typing import Any
 
 from revlens.engines.lake import MANIFEST
 from revlens.errors import RevlensError
-from revlens.model.schema import TABLES
+from revlens.model.schema import TABLES, ColumnType, Table
 from revlens.model.warehouse import WarehouseSettings
 
 DEFAULT_MASTER = "local[*]"
@@ -81,6 +81,40 @@ def local_memory() -> dict[str, str]:
     return {"spark.driver.memory": os.environ.get("REVLENS_SPARK_DRIVER_MEMORY", "4g")}
 
 
+SPARK_TYPES: dict[ColumnType, str] = {
+    "string": "string",
+    "timestamp": "timestamp",
+    "date": "date",
+    "number": "double",
+    "integer": "bigint",
+    "boolean": "boolean",
+}
+
+
+def _table_frame(session: Any, lake: Path, table: Table) -> Any:
+    """The table's frame with its canonical columns. A lake exported by an older revlens
+    lacks the tables and columns added since (schema version 4: web_traffic, spend.platform,
+    ...): a missing table reads as empty and a missing column as null, which is what a
+    warehouse migrated forward holds for data imported before."""
+    from pyspark.sql import functions as F
+
+    folder = lake / table.name
+    if folder.is_dir() and any(folder.rglob("*.parquet")):
+        frame = session.read.option("basePath", str(folder)).parquet(str(folder))
+    else:
+        ddl = ", ".join(f"`{c.name}` {SPARK_TYPES[c.type]}" for c in table.columns)
+        frame = session.createDataFrame([], ddl)
+    present = set(frame.columns)
+    return frame.select(
+        *[
+            F.col(c.name)
+            if c.name in present
+            else F.lit(None).cast(SPARK_TYPES[c.type]).alias(c.name)
+            for c in table.columns
+        ]
+    )
+
+
 class LakeReader:
     """The analytics view of a Parquet lake on Spark: the same `ibis` and `settings()` that
     a DuckDB warehouse gives (model.warehouse.Reader).
@@ -107,9 +141,7 @@ class LakeReader:
         session = session if session is not None else spark_session(master)
         self._frames: dict[str, Any] = {}
         for table in TABLES:
-            folder = lake / table.name
-            frame = session.read.option("basePath", str(folder)).parquet(str(folder))
-            self._frames[table.name] = frame.select(*[c.name for c in table.columns])
+            self._frames[table.name] = _table_frame(session, lake, table)
         self._register()
         import ibis
 

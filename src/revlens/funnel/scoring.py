@@ -233,6 +233,7 @@ def score_contacts(wh: Warehouse, rules: ScoringRules, as_of: dt.date | None = N
     try:
         when = dt.datetime.combine((as_of or ctx.data_end()) + dt.timedelta(days=1), dt.time())
         table = lead_scores(ctx, rules, as_of=when).to_pyarrow()
+        scored_at = ctx.stored_time(when)  # stored as every time is: naive UTC
     finally:
         ctx.release()
     wh.con.register("__scores", table)
@@ -240,7 +241,7 @@ def score_contacts(wh: Warehouse, rules: ScoringRules, as_of: dt.date | None = N
         wh.con.execute("DELETE FROM lead_scores")
         wh.con.execute(
             "INSERT INTO lead_scores SELECT contact_id, score, score >= ?, ? FROM __scores",
-            [rules.threshold, when],
+            [rules.threshold, scored_at],
         )
     wh.con.unregister("__scores")
     return int(table.num_rows)

@@ -1,15 +1,17 @@
 """Atomic, validated imports: stage each file in the warehouse engine, reject bad rows with
 their reason, upsert the good ones by key, and log it all, in one transaction per command.
 
-Accounting: for every table an import writes, rows read = loaded + updated + rejected. A row
-that breaks a rule in any table it feeds is rejected from all of them, so one input row never
-half-loads.
+Accounting: for every table an import writes, rows read = loaded + updated + rejected +
+skipped (rows the mapping's `when`, or an empty `item: each` split, leaves out). A row that
+breaks a rule in any table it feeds is rejected from all of them, so one input row never
+half-loads. Lines that are not data (title, comment, summary rows) are counted apart.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -19,14 +21,30 @@ from typing import Literal
 from revlens.compile.facts import WATCHED, TouchChanges, record_touch_facts, track_touch_changes
 from revlens.engines.duckdb import quote_ident as q
 from revlens.errors import ImportAborted, InputFileError, did_you_mean
-from revlens.ingest.mapping import ColumnSource, Mapping, Output, identity_mapping
-from revlens.ingest.readers import LINE_COLUMN, Progress, RawData, ReadOptions, read_file
+from revlens.ingest.channels import ChannelVocabulary, builtin_vocabulary, snake_case
+from revlens.ingest.mapping import (
+    ColumnSource,
+    Mapping,
+    Output,
+    identity_mapping,
+    resolve_header,
+)
+from revlens.ingest.readers import (
+    LINE_COLUMN,
+    SKIP_KINDS,
+    Progress,
+    RawData,
+    ReadOptions,
+    read_file,
+)
 from revlens.ingest.rules import (
+    ITEM_COLUMN,
     Params,
     Rule,
     allowed_values,
     column_rules,
     raw_string,
+    split_items,
     typed_value,
 )
 from revlens.model.schema import SQL_TYPES, TABLES_BY_NAME, Table
@@ -39,13 +57,39 @@ KEEP_REJECTS_IN_RESULT = 1000
 
 @dataclass
 class TableCounts:
-    """What one import did to one table; read = loaded + updated + rejected."""
+    """What one import did to one table; read = loaded + updated + rejected + skipped
+    (skipped: left out by the mapping's rule)."""
 
     table: str
     read: int = 0
     loaded: int = 0
     updated: int = 0
     rejected: int = 0
+    skipped: int = 0
+
+
+@dataclass
+class UnknownReference:
+    """Loaded rows naming a key that the referenced table lacks after the import."""
+
+    table: str
+    column: str
+    references: str  # e.g. contacts.contact_id
+    rows: int
+    values: int  # distinct unknown values
+    examples: list[str]
+
+
+# (table, column) -> the table and column it refers to; rows naming an unknown key load,
+# with a warning
+REFERENCES: dict[tuple[str, str], tuple[str, str]] = {
+    ("opportunities", "contact_id"): ("contacts", "contact_id"),
+    ("opportunity_contacts", "contact_id"): ("contacts", "contact_id"),
+    ("subscriptions", "contact_id"): ("contacts", "contact_id"),
+    ("stage_events", "contact_id"): ("contacts", "contact_id"),
+}
+REFERENCE_EXAMPLES = 5
+CHANNEL_WARNINGS = 10  # unknown channel values warned one by one; the rest in one line
 
 
 @dataclass
@@ -69,6 +113,9 @@ class FileResult:
     tables: list[TableCounts]
     warnings: list[str] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
+    # lines that are not data rows, by kind (title, comment, summary, empty)
+    lines_skipped: dict[str, int] = field(default_factory=dict)
+    unknown_references: list[UnknownReference] = field(default_factory=list)
 
 
 @dataclass
@@ -88,6 +135,7 @@ class ImportResult:
                 t.loaded += c.loaded
                 t.updated += c.updated
                 t.rejected += c.rejected
+                t.skipped += c.skipped
         return out
 
     @property
@@ -111,21 +159,24 @@ def import_files(
     on_error: OnError = "reject",
     read_options: ReadOptions | None = None,
     progress: Progress | None = None,
+    channels: ChannelVocabulary | None = None,
 ) -> ImportResult:
     """Import files into canonical tables, either `table` (columns already canonical) or
-    through `mapping`. All files load in one transaction."""
+    through `mapping`. All files load in one transaction. `channels` is the vocabulary of
+    `normalize: channel` (default: the built-in one)."""
     if (table is None) == (mapping is None):
         raise ValueError("give exactly one of table or mapping")
     target = lookup_table(table) if table else None
-    options = _merge_options(mapping.read if mapping else ReadOptions(), read_options)
+    options = merge_options(mapping.read if mapping else ReadOptions(), read_options)
     raws = [read_file(Path(p), options, progress) for p in paths]
-    return import_raw(wh, raws, table=target, mapping=mapping, on_error=on_error)
+    return import_raw(wh, raws, table=target, mapping=mapping, on_error=on_error, channels=channels)
 
 
-def _merge_options(base: ReadOptions, override: ReadOptions | None) -> ReadOptions:
+def merge_options(base: ReadOptions, override: ReadOptions | None) -> ReadOptions:
+    """`base` (a mapping's read options) with the options given in `override` (CLI flags)."""
     if override is None:
         return base
-    given = override.model_dump(exclude_defaults=True)
+    given = {k: getattr(override, k) for k in override.model_dump(exclude_defaults=True)}
     return base.model_copy(update=given)
 
 
@@ -137,6 +188,7 @@ def import_raw(
     mapping: Mapping | None = None,
     on_error: OnError = "reject",
     record_facts: bool = True,
+    channels: ChannelVocabulary | None = None,
 ) -> ImportResult:
     """Import already-read data (files or generated demo tables) in one transaction. With
     `record_facts` (the default) the facts queries rely on are taken again when the import
@@ -144,15 +196,23 @@ def import_raw(
     settings = wh.settings()
     import_id = uuid.uuid4().hex[:12]
     result = ImportResult(import_id, [])
+    vocabulary = channels or builtin_vocabulary()
     with wh.transaction():
         changes = track_touch_changes(wh) if record_facts else None
+        wh.con.execute(
+            "CREATE OR REPLACE TEMP TABLE __refs (file INTEGER, tbl VARCHAR, col VARCHAR, "
+            "value VARCHAR)"
+        )
         for raw in raws:
-            file_mapping = mapping or identity_mapping(_require_table(table), raw.columns)
             if mapping is None:
+                file_mapping = identity_mapping(_require_table(table), raw.columns)
                 _check_header(_require_table(table), raw)
             else:
-                _check_mapping_columns(mapping, raw)
-            file_result = _import_one(wh, raw, file_mapping, settings, import_id, changes)
+                file_mapping = resolve_header(mapping, raw.columns, raw.path)
+                _check_mapping_columns(file_mapping, raw)
+            file_result = _import_one(
+                wh, raw, file_mapping, settings, import_id, changes, vocabulary, len(result.files)
+            )
             result.files.append(file_result)
             if on_error == "abort" and file_result.rows_rejected:
                 result.committed = False
@@ -163,6 +223,7 @@ def import_raw(
                     fix="correct the rows listed (or import with --on-error reject to load the "
                     "good rows and keep the bad ones in the rejects store)",
                 ).with_result(result)
+        _reference_warnings(wh, result)
         changed = result.totals()
         watched = [changed[t] for t in WATCHED if t in changed]
         if record_facts and any(t.loaded or t.updated for t in watched):
@@ -233,6 +294,7 @@ class _Staged:
     table: Table
     provided: list[str]
     name: str
+    each: bool = False  # one row per split item: count input rows by distinct line
 
 
 def _provided_columns(
@@ -249,12 +311,60 @@ def _provided_columns(
     return {name: cols[name] for name in table.column_names if name in cols}
 
 
+class ChannelLookup:
+    """`normalize: channel` in SQL. The distinct values of the column (few, even in millions
+    of rows) are looked up in Python once, and the query gets a CASE over just those: one
+    extra scan of the input instead of a per-row UDF call or a join with every alias."""
+
+    def __init__(
+        self, wh: Warehouse, vocabulary: ChannelVocabulary, source: str, where: str
+    ) -> None:
+        self.wh, self.vocabulary, self.source, self.where = wh, vocabulary, source, where
+        self.unknown: dict[str, str] = {}  # value -> the snake_case form it was kept as
+
+    def __call__(self, expr: str, params: Params) -> str:
+        sql = f"SELECT DISTINCT {expr} FROM {self.source} {self.where}"
+        used = set(re.findall(r"\$(p[0-9]+)\b", sql))
+        bound = {k: v for k, v in params.values.items() if k in used}
+        pairs: list[tuple[str, str]] = []
+        for (value,) in self.wh.con.execute(sql, bound).fetchall():
+            if value is None:
+                continue
+            channel = self.vocabulary.lookup(value)
+            if channel is None:
+                channel = snake_case(value) or "unknown"
+                self.unknown[value] = channel
+            if channel != value:
+                pairs.append((value, channel))
+        if not pairs:
+            return expr
+        whens = " ".join(f"WHEN {params.add(v)} THEN {params.add(c)}" for v, c in sorted(pairs))
+        return f"(CASE {expr} {whens} ELSE {expr} END)"
+
+    def warnings(self) -> list[str]:
+        items = sorted(self.unknown.items())
+        out = [
+            f"channel {value!r} is not in the vocabulary; kept as {kept!r} (map it under "
+            "`channels:` in revlens.yml to choose another)"
+            for value, kept in items[:CHANNEL_WARNINGS]
+        ]
+        if len(items) > CHANNEL_WARNINGS:
+            rest = items[CHANNEL_WARNINGS:]
+            out.append(
+                f"{len(rest)} more channel values are not in the vocabulary and were kept as "
+                f"their snake_case form: {', '.join(repr(v) for v, _ in rest[:20])}"
+            )
+        return out
+
+
 def _stage(
     wh: Warehouse,
     staged: _Staged,
     mapping: Mapping,
     settings: WarehouseSettings,
     rule_params: Params,
+    vocabulary: ChannelVocabulary,
+    channel_warnings: dict[str, str],
 ) -> list[Rule]:
     """Create the staging table of one output: raw strings, typed values; return its rules
     (their parameters go to `rule_params`)."""
@@ -262,7 +372,19 @@ def _stage(
     params = Params()
     sources = _provided_columns(table, output, mapping, settings)
     zone = mapping.timezone or settings.timezone
-    strings = [f"{raw_string(src, params)} AS {q(name + '__s')}" for name, src in sources.items()]
+    source = "raw"
+    each = output.each_column
+    if each is not None:
+        # one row per distinct non-empty item; a row without items gives none (skipped)
+        items = split_items(sources[each], params)
+        source = f"(SELECT *, unnest(list_distinct({items})) AS {q(ITEM_COLUMN)} FROM raw) AS raw"
+    where = _condition(output, params)
+    lookup = ChannelLookup(wh, vocabulary, source, where)
+    strings = [
+        f"{raw_string(src, params, lookup, each=name == each)} AS {q(name + '__s')}"
+        for name, src in sources.items()
+    ]
+    channel_warnings.update(lookup.unknown)
     strings += [
         f"raw.{q(src.from_)} AS {q(name + '__in')}"
         for name, src in sources.items()
@@ -274,7 +396,6 @@ def _stage(
         for name, src in sources.items()
         for col in [table.column(name)]
     ]
-    where = _condition(output, params)
     provided = list(sources)
     # Optional key parts the file does not carry are NULL (e.g. spend without campaign).
     for key in table.key:
@@ -293,12 +414,13 @@ def _stage(
     wh.con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {q(staged.name)} AS
         WITH s AS (SELECT raw.{q(LINE_COLUMN)} AS {q(LINE_COLUMN)}, {", ".join(strings)}
-                   FROM raw {where}),
+                   FROM {source} {where}),
              t AS (SELECT *, {", ".join(typed)} FROM s)
         SELECT *{hashed} FROM t""",
         params.values,
     )
     staged.provided = provided
+    staged.each = each is not None
     rules = column_rules(table, output, provided, settings, rule_params)
     if output.mode == "update":
         rules.append(
@@ -344,16 +466,23 @@ def _import_one(
     settings: WarehouseSettings,
     import_id: str,
     changes: TouchChanges | None,
+    vocabulary: ChannelVocabulary,
+    file_index: int,
 ) -> FileResult:
     con = wh.con
     con.register("raw", raw.table)
     staged_outputs: list[_Staged] = []
     rule_sets: list[tuple[list[Rule], Params]] = []
+    unknown_channels: dict[str, str] = {}
     for i, output in enumerate(mapping.outputs):
         staged = _Staged(i, output, TABLES_BY_NAME[output.table], [], f"__stg_{i}")
         rule_params = Params()
-        rule_sets.append((_stage(wh, staged, mapping, settings, rule_params), rule_params))
+        rules = _stage(wh, staged, mapping, settings, rule_params, vocabulary, unknown_channels)
+        rule_sets.append((rules, rule_params))
         staged_outputs.append(staged)
+    channel_lookup = ChannelLookup(wh, vocabulary, "raw", "")
+    channel_lookup.unknown = unknown_channels
+    raw.warnings.extend(channel_lookup.warnings())
 
     con.execute("""CREATE OR REPLACE TEMP TABLE __fail (
         out INTEGER, tbl VARCHAR, line BIGINT, col VARCHAR, value VARCHAR, code VARCHAR,
@@ -378,16 +507,73 @@ def _import_one(
 
     failed_lines = _scalar(wh, "SELECT count(DISTINCT line) FROM __fail")
     counts: list[TableCounts] = []
+    rows_in = int(raw.table.num_rows)
     for staged in staged_outputs:
-        counts.append(_upsert(wh, staged, len(raw.pre_rejects), changes))
+        counts.append(_upsert(wh, staged, rows_in, len(raw.pre_rejects), changes))
     for staged in staged_outputs:
         raw.warnings.extend(_consistency_warnings(wh, staged))
+        _note_references(wh, staged, file_index)
     rejects = _store_rejects(wh, raw, mapping, import_id)
     _log_import(wh, raw, mapping, import_id, counts, failed_lines)
     con.unregister("raw")
     for staged in staged_outputs:
         con.execute(f"DROP TABLE IF EXISTS {q(staged.name)}")
-    return FileResult(raw.path, raw.rows_read, failed_lines, counts, list(raw.warnings), rejects)
+    return FileResult(
+        raw.path,
+        raw.rows_read,
+        failed_lines,
+        counts,
+        list(raw.warnings),
+        rejects,
+        {k: raw.skipped[k] for k in SKIP_KINDS if raw.skipped.get(k)},
+    )
+
+
+def _note_references(wh: Warehouse, staged: _Staged, file_index: int) -> None:
+    """Keep the keys this output loaded that must exist elsewhere; checked once the whole
+    import is in (a later file of the same import may bring them)."""
+    for column in staged.provided:
+        if (staged.table.name, column) not in REFERENCES:
+            continue
+        wh.con.execute(
+            f"""INSERT INTO __refs SELECT ?, ?, ?, CAST({q(column)} AS VARCHAR)
+            FROM {q(staged.name)}
+            WHERE {q(column)} IS NOT NULL
+              AND {q(LINE_COLUMN)} NOT IN (SELECT line FROM __fail WHERE line IS NOT NULL)""",
+            [file_index, staged.table.name, column],
+        )
+
+
+def _reference_warnings(wh: Warehouse, result: ImportResult) -> None:
+    """Rows that name a contact (or other key) that is not there after the import: they
+    load as they are (the data may arrive later), and each file lists them as a warning."""
+    groups = wh.con.execute("SELECT DISTINCT tbl, col FROM __refs ORDER BY tbl, col").fetchall()
+    for tbl, col in groups:
+        ref_table, ref_column = REFERENCES[(tbl, col)]
+        rows = wh.con.execute(
+            f"""SELECT file, count(*), count(DISTINCT value),
+                       list(DISTINCT value ORDER BY value)[1:{REFERENCE_EXAMPLES}]
+            FROM __refs AS r
+            WHERE tbl = ? AND col = ? AND NOT EXISTS (
+                SELECT 1 FROM main.{q(ref_table)} AS k WHERE k.{q(ref_column)} = r.value)
+            GROUP BY file ORDER BY file""",
+            [tbl, col],
+        ).fetchall()
+        for file_index, count, distinct, examples in rows:
+            ref = UnknownReference(
+                tbl, col, f"{ref_table}.{ref_column}", int(count), int(distinct), list(examples)
+            )
+            more = f", and {distinct - len(examples)} more" if distinct > len(examples) else ""
+            noun = "contacts" if ref_table == "contacts" else f"{ref_table} keys"
+            shown = ", ".join(str(e) for e in examples)
+            file = result.files[file_index]
+            file.unknown_references.append(ref)
+            file.warnings.append(
+                f"{count} {tbl} rows name {distinct} {noun} that are not in {ref_table} "
+                f"({col}: {shown}{more}); they are kept as they are: import those "
+                f"{noun} too"
+            )
+    wh.con.execute("DROP TABLE __refs")
 
 
 def _all_tables(mapping: Mapping) -> str:
@@ -413,7 +599,11 @@ def _reject_duplicates(wh: Warehouse, staged: _Staged) -> None:
 
 
 def _upsert(
-    wh: Warehouse, staged: _Staged, pre_rejected: int, changes: TouchChanges | None
+    wh: Warehouse,
+    staged: _Staged,
+    rows_in: int,
+    pre_rejected: int,
+    changes: TouchChanges | None,
 ) -> TableCounts:
     """Update rows whose key exists (only the columns this output provides), insert the
     rest; note them in `changes`."""
@@ -427,6 +617,13 @@ def _upsert(
         WHERE {q(LINE_COLUMN)} NOT IN (SELECT line FROM __fail WHERE line IS NOT NULL)"""
     )
     staged_rows = _scalar(wh, f"SELECT count(*) FROM {stg}")
+    # input rows the output took; the others were left out by its rule (skipped)
+    taken = (
+        _scalar(wh, f"SELECT count(DISTINCT {q(LINE_COLUMN)}) FROM {stg}")
+        if staged.each
+        else staged_rows
+    )
+    skipped = rows_in - taken
     updated = _scalar(wh, f"SELECT count(*) FROM {ok} WHERE __exists")
     good = _scalar(wh, f"SELECT count(*) FROM {ok}")
     non_key = [c for c in cols if c not in table.key]
@@ -446,36 +643,32 @@ def _upsert(
         changes.note(wh, table.name, ok)
     con.execute(f"DROP TABLE {ok}")
     rejected = staged_rows - good + pre_rejected
-    return TableCounts(table.name, staged_rows + pre_rejected, good - updated, updated, rejected)
+    return TableCounts(
+        table.name, staged_rows + skipped + pre_rejected, good - updated, updated, rejected, skipped
+    )
 
 
 def _consistency_warnings(wh: Warehouse, staged: _Staged) -> list[str]:
     """Loaded rows that are valid alone but odd beside the rest of the warehouse: stage events
-    of unknown contacts, or dated before their contact was created. They load (the data may
-    be true); the warning says so, and funnels decide how such events count."""
+    dated before their contact was created. They load (the data may be true); the warning
+    says so, and funnels decide how such events count. (Stage events of unknown contacts are
+    reference warnings, checked once the whole import is in.)"""
     if staged.table.name != "stage_events":
         return []
     row = wh.con.execute(
-        f"""SELECT count(*) FILTER (WHERE c.contact_id IS NULL),
-                   count(*) FILTER (WHERE s.ts < c.created_at),
+        f"""SELECT count(*) FILTER (WHERE s.ts < c.created_at),
                    min(s.contact_id) FILTER (WHERE s.ts < c.created_at)
-        FROM {q(staged.name)} AS s LEFT JOIN main.contacts AS c USING (contact_id)
+        FROM {q(staged.name)} AS s JOIN main.contacts AS c USING (contact_id)
         WHERE s.{q(LINE_COLUMN)} NOT IN (SELECT line FROM __fail WHERE line IS NOT NULL)"""
     ).fetchone()
     assert row is not None
-    unknown, early, example = int(row[0]), int(row[1]), row[2]
-    warnings = []
-    if unknown:
-        warnings.append(
-            f"{unknown} stage events name contacts that are not in contacts yet; "
-            "import the contacts too"
-        )
+    early, example = int(row[0]), row[1]
     if early:
-        warnings.append(
+        return [
             f"{early} stage events are dated before their contact was created "
             f"(e.g. contact {example}); they are kept as they are"
-        )
-    return warnings
+        ]
+    return []
 
 
 def _store_rejects(wh: Warehouse, raw: RawData, mapping: Mapping, import_id: str) -> list[Reject]:
@@ -510,7 +703,13 @@ def _log_import(
     failed_lines: int,
 ) -> None:
     digest = _sha256(raw.path)
-    details = json.dumps({"tables": [asdict(c) for c in counts], "warnings": raw.warnings})
+    details = json.dumps(
+        {
+            "tables": [asdict(c) for c in counts],
+            "warnings": raw.warnings,
+            "lines_skipped": raw.skipped,
+        }
+    )
     wh.con.execute(
         f"""INSERT INTO {IMPORTS_TABLE} VALUES
         (?, now()::TIMESTAMP, ?, ?, ?, ?, ?, ?, ?, ?)""",

@@ -8,6 +8,7 @@ from one input row. `--table T` uses the identity mapping built by `identity_map
 from __future__ import annotations
 
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from revlens.errors import MappingError, UnknownName
+from revlens.errors import InputFileError, MappingError, UnknownName
 from revlens.ingest.readers import ReadOptions
 from revlens.model.schema import TABLES_BY_NAME, Table
 
@@ -41,27 +42,84 @@ def _check_zone(value: str | None) -> str | None:
 Zone = Annotated[str | None, AfterValidator(_check_zone)]
 
 
+Item = Literal["first", "last", "each"]
+
+
 class ColumnSource(BaseModel):
-    """Where one canonical column comes from. Exactly one of `from` or `value`."""
+    """Where one canonical column comes from: exactly one of `from` (an input column, or a
+    header pattern with one `*`), `value` (a constant) or `header_part` (the text a header
+    pattern's `*` matches, as a constant). The steps apply in the order of the fields:
+    null_values, split, map, normalize, hash, separators, times/round, fallback, default."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     from_: str | None = Field(default=None, alias="from")
     value: str | None = None
+    header_part: str | None = None  # "Amount spent (*)" -> "EUR" for every row
+    null_values: list[str] | None = None  # cells meaning empty, e.g. ["--"]
+    split: str | None = Field(default=None, min_length=1)  # "51467;52202" with split ";"
+    item: Item | None = None  # which item of a split: first (default), last, or each (one row
+    # per item)
     map: dict[str, str | None] | None = None
     unmapped: Literal["keep", "null", "reject"] = "keep"
+    normalize: Literal["channel"] | None = None  # through the channel vocabulary
+    hash: Literal["sha256"] | None = None  # trimmed, lower-cased, SHA-256 hex (email_hash)
+    times: str | None = None  # multiply by this input column (rates to counts; "45.3%" ok)
+    round: bool = False  # round the number to the nearest integer
     fallback: ColumnSource | None = None  # where the value comes from when this one is empty
     default: str | None = None  # the constant used when the value (and fallback) is empty
-    format: str | None = None  # strptime format for dates and timestamps, e.g. "%d.%m.%Y %H:%M"
+    # strptime format(s) for dates and timestamps, e.g. "%d.%m.%Y %H:%M"; of a list, the
+    # first that parses wins
+    format: str | list[str] | None = None
     timezone: Zone = None  # zone of zone-less timestamps in this column
     decimal: str = "."  # decimal separator of numbers, e.g. "," in German exports
     thousands: str | None = None  # thousands separator to drop, e.g. "." or " "
 
     @model_validator(mode="after")
     def _one_source(self) -> ColumnSource:
-        if (self.from_ is None) == (self.value is None):
-            raise ValueError("give exactly one of `from` (an input column) or `value` (a constant)")
+        given = [n for n in ("from", "value", "header_part") if self._source(n) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of `from` (an input column), `value` (a constant) or "
+                "`header_part` (a header pattern such as 'Amount spent (*)'); "
+                f"got {', '.join(given) or 'none'}"
+            )
+        problems = []
+        if self.from_ is not None and self.from_.count("*") > 1:
+            problems.append(f"`from: {self.from_}` may hold at most one `*`")
+        if self.header_part is not None and self.header_part.count("*") != 1:
+            problems.append(f"`header_part: {self.header_part}` needs exactly one `*`")
+        if self.item is not None and self.split is None:
+            problems.append(f"`item: {self.item}` needs `split` (the separator)")
+        if self.round and self.hash:
+            problems.append("`round` and `hash` do not go together")
+        if isinstance(self.format, list):
+            if not self.format:
+                problems.append("`format` lists no format")
+            zoned = {("%z" in f or "%Z" in f) for f in self.format}
+            if len(zoned) > 1:
+                problems.append("the formats of one list must all have an offset (%z) or none")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
+
+    def _source(self, name: str) -> str | None:
+        return {"from": self.from_, "value": self.value, "header_part": self.header_part}[name]
+
+    @property
+    def formats(self) -> list[str]:
+        if self.format is None:
+            return []
+        return [self.format] if isinstance(self.format, str) else list(self.format)
+
+    def chain(self) -> list[ColumnSource]:
+        """This source and its fallbacks, in order."""
+        out: list[ColumnSource] = []
+        src: ColumnSource | None = self
+        while src is not None:
+            out.append(src)
+            src = src.fallback
+        return out
 
 
 class Condition(BaseModel):
@@ -97,6 +155,33 @@ class Output(BaseModel):
             return {k: {"from": v} if isinstance(v, str) else v for k, v in value.items()}
         return value
 
+    @model_validator(mode="after")
+    def _one_each(self) -> Output:
+        each = [n for n, src in self.columns.items() if src.item == "each"]
+        if len(each) > 1:
+            raise ValueError(
+                f"at most one column of an output may use `item: each`; {', '.join(each)} do"
+            )
+        deep = [
+            n for n, src in self.columns.items() if any(f.item == "each" for f in src.chain()[1:])
+        ]
+        if deep:
+            raise ValueError(f"`item: each` cannot be used in a fallback ({', '.join(deep)})")
+        return self
+
+    @property
+    def each_column(self) -> str | None:
+        """The column that emits one row per item of its split, if any."""
+        return next((n for n, src in self.columns.items() if src.item == "each"), None)
+
+
+class Recognise(BaseModel):
+    """How `revlens import FILE` knows the export: its header holds all these names."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    columns: list[str] = Field(min_length=1)
+
 
 class Mapping(BaseModel):
     """A whole mapping file."""
@@ -104,7 +189,9 @@ class Mapping(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
+    title: str = ""  # e.g. "HubSpot deals", shown by `revlens mappings` and recognition
     description: str = ""
+    recognise: Recognise | None = None
     read: ReadOptions = ReadOptions()
     timezone: Zone = None
     currency: str | None = None
@@ -115,11 +202,8 @@ class Mapping(BaseModel):
         used: set[str] = set()
         for out in self.outputs:
             for top in out.columns.values():
-                src: ColumnSource | None = top
-                while src is not None:
-                    if src.from_:
-                        used.add(src.from_)
-                    src = src.fallback
+                for src in top.chain():
+                    used.update(n for n in (src.from_, src.times) if n is not None)
             if out.when:
                 used.add(out.when.column)
         return used
@@ -139,6 +223,26 @@ def check_against_schema(mapping: Mapping, where: str) -> None:
                 f"outputs[{i}] ({out.table}): unknown columns {unknown}; "
                 f"the table has {list(table.column_names)}"
             )
+        for name, top in out.columns.items():
+            if name in unknown:
+                continue
+            kind = table.column(name).type
+            for src in top.chain():
+                if (src.times or src.round) and kind not in ("number", "integer"):
+                    problems.append(
+                        f"outputs[{i}] ({out.table}).{name}: `times`/`round` need a number or "
+                        f"integer column; {name} is a {kind}"
+                    )
+                if (src.hash or src.normalize) and kind != "string":
+                    problems.append(
+                        f"outputs[{i}] ({out.table}).{name}: `hash`/`normalize` need a text "
+                        f"column; {name} is a {kind}"
+                    )
+                if src.formats and kind not in ("date", "timestamp"):
+                    problems.append(
+                        f"outputs[{i}] ({out.table}).{name}: `format` is for dates and "
+                        f"timestamps; {name} is a {kind}"
+                    )
         if out.mode == "upsert":
             missing = [
                 c
@@ -166,11 +270,17 @@ def check_against_schema(mapping: Mapping, where: str) -> None:
 
 
 BUILTIN_PACKAGE = "revlens.ingest.mappings"
+# The folder of the built-in mappings; None means the package's. Tests point it elsewhere.
+BUILTIN_DIR: Path | None = None
+
+
+def _builtin_root() -> Traversable:
+    return BUILTIN_DIR if BUILTIN_DIR is not None else resources.files(BUILTIN_PACKAGE)
 
 
 def builtin_mappings() -> list[str]:
     """Names of the mappings shipped with revlens."""
-    files = resources.files(BUILTIN_PACKAGE).iterdir()
+    files = _builtin_root().iterdir()
     return sorted(f.name.removesuffix(".yml") for f in files if f.name.endswith(".yml"))
 
 
@@ -189,7 +299,7 @@ def load_mapping(name_or_path: str) -> Mapping:
     else:
         if name_or_path not in builtin_mappings():
             raise UnknownName("mapping", name_or_path, builtin_mappings())
-        resource = resources.files(BUILTIN_PACKAGE).joinpath(f"{name_or_path}.yml")
+        resource = _builtin_root().joinpath(f"{name_or_path}.yml")
         text, where = resource.read_text(encoding="utf-8"), f"built-in mapping {name_or_path}"
     try:
         data = yaml.safe_load(text)
@@ -219,3 +329,60 @@ def identity_mapping(table: Table, header: list[str]) -> Mapping:
         c: ColumnSource.model_validate({"from": c}) for c in table.column_names if c in header
     }
     return Mapping(name=f"table:{table.name}", outputs=[Output(table=table.name, columns=columns)])
+
+
+def match_header(pattern: str, header: list[str]) -> list[str]:
+    """The header names a pattern names: itself when present, else those its one `*`
+    matches (one or more characters)."""
+    if pattern in header or "*" not in pattern:
+        return [pattern] if pattern in header else []
+    head, tail = pattern.split("*", 1)
+    return [
+        h
+        for h in header
+        if h.startswith(head) and h.endswith(tail) and len(h) > len(head) + len(tail)
+    ]
+
+
+def resolve_header(mapping: Mapping, header: list[str], where: str) -> Mapping:
+    """The mapping with its header patterns resolved against one file's header: a `from`
+    pattern becomes the matching column, a `header_part` the constant its `*` matched.
+    A pattern that matches no column, or several, is an error naming them."""
+    problems: list[str] = []
+
+    def one(pattern: str) -> str | None:
+        found = match_header(pattern, header)
+        if len(found) > 1:
+            problems.append(f"{pattern!r} matches several columns: {', '.join(found)}")
+        return found[0] if len(found) == 1 else None
+
+    def resolve(src: ColumnSource) -> ColumnSource:
+        update: dict[str, object] = {}
+        if src.from_ is not None and "*" in src.from_:
+            update["from_"] = one(src.from_) or src.from_  # unmatched: RL111 names it
+        if src.times is not None and "*" in src.times:
+            update["times"] = one(src.times) or src.times
+        if src.header_part is not None:
+            column = one(src.header_part)
+            if column is None:
+                if not problems or src.header_part not in problems[-1]:
+                    problems.append(f"header_part {src.header_part!r} matches no column")
+            else:
+                head, tail = src.header_part.split("*", 1)
+                update.update(value=column[len(head) : len(column) - len(tail)], header_part=None)
+        if src.fallback is not None:
+            update["fallback"] = resolve(src.fallback)
+        return src.model_copy(update=update) if update else src
+
+    outputs = [
+        out.model_copy(update={"columns": {n: resolve(c) for n, c in out.columns.items()}})
+        for out in mapping.outputs
+    ]
+    if problems:
+        raise InputFileError(
+            "; ".join(problems) + f"; the file has columns {header}",
+            where=where,
+            code="RL111",
+            fix=f"use the mapping that fits this export, or correct the pattern in {mapping.name}",
+        )
+    return mapping.model_copy(update={"outputs": outputs})

@@ -3,17 +3,19 @@ null when empty), plus the line each row came from, so errors can point at the f
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from revlens.errors import InputFileError
 
@@ -35,6 +37,34 @@ SUFFIX_FORMATS: dict[str, FileFormat] = {
 }
 
 
+HEADER_SEARCH_LINES = 50  # `header_contains` looks for the header within these lines
+SKIP_KINDS = ("title", "comment", "summary", "empty")  # what RawData.skipped counts
+
+
+class SkipRow(BaseModel):
+    """Rows that are not data: a cell in `column` that starts with (or equals) a text, such
+    as Google Ads' "Total: Account" lines, or (`empty_row: true`) rows with no value."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    column: str | None = None
+    starts_with: str | None = None
+    equals: str | None = None
+    empty_row: bool = False
+
+    @model_validator(mode="after")
+    def _one_test(self) -> SkipRow:
+        if self.empty_row:
+            if self.column or self.starts_with is not None or self.equals is not None:
+                raise ValueError("`empty_row: true` stands alone (no column, starts_with, equals)")
+        elif not self.column or (self.starts_with is None) == (self.equals is None):
+            raise ValueError(
+                "give a `column` and exactly one of `starts_with` or `equals` "
+                "(or `empty_row: true`)"
+            )
+        return self
+
+
 class ReadOptions(BaseModel):
     """How to read a file; every field left empty is detected."""
 
@@ -44,10 +74,16 @@ class ReadOptions(BaseModel):
     delimiter: str | None = None
     quotechar: str | None = None
     encoding: str | None = (
-        None  # e.g. utf-8, latin-1, cp1252; default: UTF-8 (BOM or not), else Latin-1
+        None  # e.g. utf-8, utf-16, latin-1, cp1252; default: UTF-8 (BOM or not), a UTF-16
+        # BOM, else Latin-1
     )
     sheet: str | None = None  # XLSX sheet name; default: the first sheet
     header_row: int = 1  # XLSX: the row that holds the column names
+    # the header is the first line (of the first 50) holding all these names; the lines
+    # before it are title lines, skipped and counted
+    header_contains: list[str] | None = Field(default=None, min_length=1)
+    comment: str | None = Field(default=None, min_length=1)  # lines starting so are skipped
+    skip_rows: list[SkipRow] = Field(default_factory=list)  # summary rows, skipped and counted
 
 
 @dataclass
@@ -69,6 +105,8 @@ class RawData:
     columns: list[str]
     pre_rejects: list[PreReject] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # lines that are not data rows, by kind (title, comment, summary, empty): not rows read
+    skipped: dict[str, int] = field(default_factory=dict)
 
     @property
     def rows_read(self) -> int:
@@ -150,20 +188,39 @@ def _to_table(header: list[str], rows: list[list[str | None]], lines: list[int])
     return pa.table(arrays)
 
 
-def _decode(path: Path, options: ReadOptions, warnings: list[str]) -> str:
-    data = path.read_bytes()
+def _encoding_of(data: bytes, options: ReadOptions) -> str | None:
+    """The encoding to use: the option, else a UTF-16 byte-order mark (or the zero bytes of
+    BOM-less UTF-16 text), else None (UTF-8 with a Latin-1 fallback)."""
     if options.encoding:
+        return options.encoding
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) and not data.startswith(b"\xff\xfe\x00\x00"):
+        return "utf-16"  # the codec reads the BOM and drops it
+    if len(data) >= 4 and data[0] and not data[1] and data[2] and not data[3]:
+        return "utf-16-le"
+    if len(data) >= 4 and not data[0] and data[1] and not data[2] and data[3]:
+        return "utf-16-be"
+    return None
+
+
+def _decode(path: Path, options: ReadOptions, warnings: list[str], limit: int | None = None) -> str:
+    """The file's text (or, with `limit`, the text of its first `limit` bytes)."""
+    with path.open("rb") as fh:
+        data = fh.read() if limit is None else fh.read(limit)
+    final = limit is None or len(data) < limit
+    encoding = _encoding_of(data, options)
+    if encoding:
         try:
-            return data.decode(options.encoding)
+            text = codecs.getincrementaldecoder(encoding)().decode(data, final=final)
         except (UnicodeDecodeError, LookupError) as exc:
             raise InputFileError(
-                f"cannot decode the file as {options.encoding}: {exc}",
+                f"cannot decode the file as {encoding}: {exc}",
                 where=str(path),
                 code="RL105",
-                fix="pass the right --encoding (e.g. utf-8, latin-1, cp1252)",
+                fix="pass the right --encoding (e.g. utf-8, utf-16, latin-1, cp1252)",
             ) from None
+        return text.removeprefix("\ufeff")
     try:
-        return data.decode("utf-8-sig")
+        return codecs.getincrementaldecoder("utf-8-sig")().decode(data, final=final)
     except UnicodeDecodeError as exc:
         warnings.append(
             f"{path.name} is not valid UTF-8 (byte {exc.start}); read as Latin-1. "
@@ -187,21 +244,131 @@ def sniff_dialect(sample: str, options: ReadOptions) -> tuple[str, str]:
     return delimiter, quotechar
 
 
-def _read_csv(path: Path, options: ReadOptions, progress: Progress | None) -> RawData:
-    warnings: list[str] = []
-    text = _decode(path, options, warnings)
-    delimiter, quotechar = sniff_dialect(text[:65536], options)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar=quotechar)
-    try:
-        header_raw = next(reader)
-    except StopIteration:
+@dataclass
+class _Header:
+    """Where the header of a text file is: its line number, cells, dialect, and the offset
+    of the text after it."""
+
+    line: int
+    cells: list[str]
+    delimiter: str
+    quotechar: str
+    rest: int
+
+
+def _find_header(text: str, options: ReadOptions, path: Path, skipped: Counter[str]) -> _Header:
+    """The header line: the first line that is neither blank nor a comment, or with
+    `header_contains` the first of the first 50 lines holding all those names (the lines
+    before it count as title lines)."""
+    wanted = options.header_contains
+    pos, number = 0, 0
+    while pos < len(text) and (wanted is None or number < HEADER_SEARCH_LINES):
+        end = text.find("\n", pos)
+        stop = len(text) if end < 0 else end
+        line = text[pos:stop].removesuffix("\r")
+        number += 1
+        following = len(text) if end < 0 else end + 1
+        if options.comment and line.startswith(options.comment):
+            skipped["comment"] += 1
+        elif line.strip():
+            delimiter, quotechar = sniff_dialect(line, options)
+            cells = next(csv.reader([line], delimiter=delimiter, quotechar=quotechar), [])
+            names = {c.strip() for c in cells}
+            if wanted is None or all(w in names for w in wanted):
+                return _Header(number, cells, delimiter, quotechar, following)
+            skipped["title"] += 1
+        pos = following
+    if wanted is None:
         raise InputFileError(
             "the file is empty (not even a header row)",
             where=str(path),
             code="RL103",
             fix="export the file again with its header row",
-        ) from None
-    header = _unique_header(header_raw, path)
+        )
+    raise InputFileError(
+        f"no line of the first {min(number, HEADER_SEARCH_LINES)} holds the header columns "
+        f"{', '.join(wanted)}",
+        where=str(path),
+        value=", ".join(wanted),
+        code="RL113",
+        fix="check that the file is the export the mapping expects (read.header_contains), "
+        "or pass --delimiter if its columns are not split",
+    )
+
+
+class _RowSkipper:
+    """Decides whether a data row is a summary or empty row the mapping's `skip_rows` names."""
+
+    def __init__(self, rules: list[SkipRow], header: list[str], path: Path) -> None:
+        self.tests: list[tuple[int, SkipRow]] = []
+        self.empty = any(r.empty_row for r in rules)
+        for rule in rules:
+            if rule.empty_row:
+                continue
+            if rule.column not in header:
+                raise InputFileError(
+                    f"skip_rows names column {rule.column!r}, which the header lacks; "
+                    f"the file has columns {[h for h in header if h]}",
+                    where=str(path),
+                    value=rule.column,
+                    code="RL112",
+                    fix="correct read.skip_rows in the mapping (column names are exact)",
+                )
+            self.tests.append((header.index(rule.column or ""), rule))
+
+    def kind(self, cells: list[str] | list[str | None]) -> str | None:
+        for index, rule in self.tests:
+            cell = (cells[index] or "").strip() if index < len(cells) else ""
+            if rule.starts_with is not None and cell.startswith(rule.starts_with):
+                return "summary"
+            if rule.equals is not None and cell == rule.equals:
+                return "summary"
+        if self.empty and all(not (c or "").strip() for c in cells):
+            return "empty"
+        return None
+
+
+def read_header(path: Path, options: ReadOptions | None = None) -> list[str]:
+    """Only the column names of a file (past title and comment lines), read from its start:
+    what recognition compares with the mappings."""
+    options = options or ReadOptions()
+    if not path.exists():
+        raise InputFileError("file not found", where=str(path), code="RL102", fix="check the path")
+    fmt = detect_format(path, options)
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return list(pq.read_schema(path).names)
+        except (pa.ArrowInvalid, OSError):
+            return []
+    if fmt != "csv":
+        return read_file(path, options).columns
+    text = _decode(path, options, [], limit=1 << 18)
+    found = _find_header(text, options, path, Counter())
+    return [h for h in _unique_header(found.cells, path) if h]
+
+
+def _read_csv(path: Path, options: ReadOptions, progress: Progress | None) -> RawData:
+    warnings: list[str] = []
+    skipped: Counter[str] = Counter()
+    text = _decode(path, options, warnings)
+    found = _find_header(text, options, path, skipped)
+    delimiter, quotechar = found.delimiter, found.quotechar
+    body = text[found.rest :]
+    starts: list[int] = []  # line numbers of the lines fed to the reader since the last row
+
+    def feed() -> Iterator[str]:
+        for number, line in enumerate(io.StringIO(body, newline=""), start=found.line + 1):
+            if options.comment and line.startswith(options.comment):
+                skipped["comment"] += 1
+                continue
+            starts.append(number)
+            yield line
+
+    reader = csv.reader(feed(), delimiter=delimiter, quotechar=quotechar)
+    header = _unique_header(found.cells, path)
+    skipper = _RowSkipper(options.skip_rows, header, path)
     if len(header) == 1 and any(d in header[0] for d in ",;\t|" if d != delimiter):
         likely = max((d for d in ",;\t|" if d != delimiter), key=header[0].count)
         warnings.append(
@@ -212,13 +379,18 @@ def _read_csv(path: Path, options: ReadOptions, progress: Progress | None) -> Ra
     lines: list[int] = []
     pre: list[PreReject] = []
     width = len(header)
-    total = text.count("\n") or 1
-    line_start = reader.line_num + 1
+    total = body.count("\n") or 1
     for record in reader:
-        line = line_start
-        line_start = reader.line_num + 1
+        line = starts[0]
+        starts.clear()
         if not record or (len(record) == 1 and not record[0].strip()):
+            if skipper.empty:
+                skipped["empty"] += 1
             continue  # a blank line is not a row
+        kind = skipper.kind(record)
+        if kind:
+            skipped[kind] += 1
+            continue
         if len(record) != width:
             pre.append(
                 PreReject(
@@ -233,13 +405,18 @@ def _read_csv(path: Path, options: ReadOptions, progress: Progress | None) -> Ra
         rows.append([_clean(v) for v in record])
         lines.append(line)
         if progress and len(lines) % 50_000 == 0:
-            progress(line, total)
+            progress(line - found.line, total)
     if progress:
         progress(total, total)
     if not rows and not pre:
         warnings.append(f"{path.name} has a header but no data rows")
     return RawData(
-        str(path), _to_table(header, rows, lines), [h for h in header if h], pre, warnings
+        str(path),
+        _to_table(header, rows, lines),
+        [h for h in header if h],
+        pre,
+        warnings,
+        dict(skipped),
     )
 
 
@@ -335,24 +512,56 @@ def _read_xlsx(path: Path, options: ReadOptions, progress: Progress | None) -> R
         rows_iter = sheet.iter_rows(values_only=True)
         header: list[str] = []
         number = 0
+        skipped: Counter[str] = Counter()
+        wanted = options.header_contains
         for values in rows_iter:
             number += 1
-            if number == options.header_row:
-                header = _unique_header(["" if v is None else str(v) for v in values], path)
+            texts = ["" if v is None else str(v).strip() for v in values]
+            if wanted is None:
+                if number == options.header_row:
+                    header = _unique_header(texts, path)
+                    break
+                continue
+            if options.comment and texts and texts[0].startswith(options.comment):
+                skipped["comment"] += 1
+            elif all(w in texts for w in wanted):
+                header = _unique_header(texts, path)
+                break
+            elif any(texts):
+                skipped["title"] += 1
+            if number >= HEADER_SEARCH_LINES:
                 break
         if not header:
+            if wanted is not None:
+                raise InputFileError(
+                    f"no row of the first {HEADER_SEARCH_LINES} holds the header columns "
+                    f"{', '.join(wanted)}",
+                    where=str(path),
+                    value=", ".join(wanted),
+                    code="RL113",
+                    fix="check that the file is the export the mapping expects "
+                    "(read.header_contains)",
+                )
             raise InputFileError(
                 "the sheet has no header row",
                 where=str(path),
                 code="RL103",
                 fix="put the column names in the first row",
             )
+        skipper = _RowSkipper(options.skip_rows, header, path)
         rows: list[list[str | None]] = []
         lines: list[int] = []
         for values in rows_iter:
             number += 1
             cells = [_clean(v) for v in values][: len(header)]
             cells += [None] * (len(header) - len(cells))
+            if options.comment and (cells[0] or "").startswith(options.comment):
+                skipped["comment"] += 1
+                continue
+            kind = skipper.kind(cells)
+            if kind:
+                skipped[kind] += 1
+                continue
             if all(c is None for c in cells):
                 continue
             rows.append(cells)
@@ -361,7 +570,12 @@ def _read_xlsx(path: Path, options: ReadOptions, progress: Progress | None) -> R
         book.close()
     warnings = [] if rows else [f"{path.name} has a header but no data rows"]
     return RawData(
-        str(path), _to_table(header, rows, lines), [h for h in header if h], [], warnings
+        str(path),
+        _to_table(header, rows, lines),
+        [h for h in header if h],
+        [],
+        warnings,
+        dict(skipped),
     )
 
 

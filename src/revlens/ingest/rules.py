@@ -4,6 +4,7 @@ zones, value maps) are always bound parameters; names are always quoted identifi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from revlens.engines.duckdb import quote_ident as q
@@ -39,12 +40,65 @@ class Rule:
     reason: str
 
 
-def raw_string(src: ColumnSource, params: Params) -> str:
-    """The input string a column gets after rename, value map, separators and default."""
+ITEM_COLUMN = "__item"  # the input column of one split item, for an `item: each` output
+# SQL of a string expression through the channel vocabulary (see load.ChannelLookup)
+ChannelSql = Callable[[str, Params], str]
+
+
+def _cell(src: ColumnSource, params: Params) -> str:
+    """The input cell (or constant), with `null_values` made empty."""
     if src.value is not None:
         expr = f"CAST({params.add(src.value)} AS VARCHAR)"
     else:
         expr = f"raw.{q(src.from_ or '')}"
+    return _nulls(expr, src, params)
+
+
+def _nulls(expr: str, src: ColumnSource, params: Params) -> str:
+    if not src.null_values:
+        return expr
+    nulls = sorted({v.strip() for v in src.null_values})
+    return f"(CASE WHEN list_contains({params.add(nulls)}, {expr}) THEN NULL ELSE {expr} END)"
+
+
+def split_items(src: ColumnSource, params: Params) -> str:
+    """SQL list of the trimmed, non-empty items of a `split` cell."""
+    parts = f"string_split({_cell(src, params)}, {params.add(src.split)})"
+    return f"list_filter(list_transform({parts}, lambda x: trim(x)), lambda x: x <> '')"
+
+
+def _separators(expr: str, src: ColumnSource, params: Params) -> str:
+    if src.thousands:
+        expr = f"replace({expr}, {params.add(src.thousands)}, '')"
+    if src.decimal != ".":
+        expr = f"replace({expr}, {params.add(src.decimal)}, '.')"
+    return expr
+
+
+def _number(expr: str) -> str:
+    """A number, where "45.3%" is 0.453."""
+    return (
+        f"(CASE WHEN ends_with({expr}, '%') THEN TRY_CAST(trim(rtrim({expr}, '%')) AS DOUBLE) "
+        f"/ 100 ELSE TRY_CAST({expr} AS DOUBLE) END)"
+    )
+
+
+def raw_string(
+    src: ColumnSource,
+    params: Params,
+    channels: ChannelSql | None = None,
+    *,
+    each: bool = False,
+) -> str:
+    """The input string a column gets after rename, null values, split, value map,
+    normalisation, hash, separators, arithmetic, fallback and default (in this order).
+    With `each`, the cell is the current item of the split (the staging query unnests)."""
+    if each:
+        expr = f"raw.{q(ITEM_COLUMN)}"
+    elif src.split is not None:
+        expr = f"{split_items(src, params)}[{-1 if src.item == 'last' else 1}]"
+    else:
+        expr = _cell(src, params)
     if src.map is not None:
         whens = " ".join(
             f"WHEN {params.add(k)} THEN "
@@ -53,12 +107,29 @@ def raw_string(src: ColumnSource, params: Params) -> str:
         )
         otherwise = "CAST(NULL AS VARCHAR)" if src.unmapped == "null" else expr
         expr = f"(CASE {expr} {whens} ELSE {otherwise} END)"
-    if src.thousands:
-        expr = f"replace({expr}, {params.add(src.thousands)}, '')"
-    if src.decimal != ".":
-        expr = f"replace({expr}, {params.add(src.decimal)}, '.')"
+    if src.normalize == "channel":
+        if channels is None:
+            raise ValueError("normalize: channel needs the channel vocabulary")
+        expr = channels(expr, params)
+    if src.hash == "sha256":
+        expr = f"sha256(lower(trim({expr})))"
+    expr = _separators(expr, src, params)
+    if src.times is not None:
+        other = _separators(_nulls(f"raw.{q(src.times)}", src, params), src, params)
+        product = f"{_number(expr)} * {_number(other)}"
+        if src.round:
+            product = f"round({product})"
+        # an operand that is no number keeps both in view, so the row fails its type rule
+        expr = (
+            f"(CASE WHEN {expr} IS NULL OR {other} IS NULL THEN NULL "
+            f"WHEN {_number(expr)} IS NULL OR {_number(other)} IS NULL "
+            f"THEN {expr} || ' × ' || {other} ELSE CAST({product} AS VARCHAR) END)"
+        )
+    elif src.round:
+        number = f"TRY_CAST({expr} AS DOUBLE)"
+        expr = f"(CASE WHEN {number} IS NULL THEN {expr} ELSE CAST(round({number}) AS VARCHAR) END)"
     if src.fallback is not None:
-        expr = f"COALESCE({expr}, {raw_string(src.fallback, params)})"
+        expr = f"COALESCE({expr}, {raw_string(src.fallback, params, channels)})"
     if src.default is not None:
         expr = f"COALESCE({expr}, {params.add(src.default)})"
     return expr
@@ -74,7 +145,7 @@ def typed_value(
 ) -> str:
     """SQL turning the string `s` into the column's type; NULL where it does not parse.
     A closed vocabulary matches case-insensitively and stores the configured spelling."""
-    fmt = src.format if src else None
+    fmt = (src.format if isinstance(src.format, str) else src.formats) if src else None
     if col.type == "string":
         if allowed is not None:
             whens = " ".join(f"WHEN {params.add(a.lower())} THEN {params.add(a)}" for a in allowed)
@@ -102,7 +173,7 @@ def typed_value(
     column_zone = (src.timezone if src and src.timezone else None) or zone
     if fmt:
         parsed = f"try_strptime({s}, {params.add(fmt)})"
-        if "%z" in fmt or "%Z" in fmt:
+        if any("%z" in f or "%Z" in f for f in ([fmt] if isinstance(fmt, str) else fmt)):
             return f"timezone('UTC', {parsed})"
         return _naive_to_utc(parsed, column_zone, params)
     naive = _naive_to_utc(f"TRY_CAST({s} AS TIMESTAMP)", column_zone, params)
@@ -227,8 +298,12 @@ def column_rules(
 
 
 def _expected(col: Column, src: ColumnSource | None) -> str:
-    if src and src.format:
-        return f"the format {src.format!r}"
+    if src and src.formats:
+        if len(src.formats) > 1:
+            return "one of the formats " + ", ".join(repr(f) for f in src.formats)
+        return f"the format {src.formats[0]!r}"
+    if src and src.times and col.type == "integer" and not src.round:
+        return f"a whole number ({src.from_} × {src.times} gives a fraction: add `round: true`)"
     return {
         "number": "a number such as 1234.5 (set decimal/thousands in a mapping for 1.234,5)",
         "integer": "a whole number",

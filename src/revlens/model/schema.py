@@ -173,6 +173,16 @@ TABLES: tuple[Table, ...] = (
         money_date="created_at",
     ),
     Table(
+        "opportunity_contacts",
+        ("opportunity_id", "contact_id"),
+        (
+            _c("opportunity_id", required=True),
+            _c("contact_id", required=True),
+            _c("is_primary", "boolean"),
+        ),
+        "Every contact associated with a deal (opportunities.contact_id is the one credited).",
+    ),
+    Table(
         "opportunity_stage_events",
         ("opportunity_id", "stage", "ts"),
         (
@@ -196,8 +206,29 @@ TABLES: tuple[Table, ...] = (
         "Sales follow-up of leads (MQL acceptance, SLA).",
     ),
     Table(
+        "web_traffic",
+        ("date", "channel", "source", "medium", "campaign", "landing_page"),
+        (
+            _c("date", "date", required=True),
+            _c("channel", required=True),
+            _c("source"),
+            _c("medium"),
+            _c("campaign"),
+            _c("landing_page"),
+            _c("sessions", "integer", required=True, non_negative=True),
+            _c("engaged_sessions", "integer", non_negative=True),
+            _c("bounces", "integer", non_negative=True),
+            _c("pageviews", "integer", non_negative=True),
+            _c("new_users", "integer", non_negative=True),
+            _c("conversions", "number", non_negative=True),
+            _c("platform"),
+        ),
+        "Aggregated web analytics per day (e.g. GA4): a day with any row here is counted from "
+        "here only, never also from touchpoint sessions.",
+    ),
+    Table(
         "spend",
-        ("date", "channel", "campaign", "ad"),
+        ("date", "channel", "source", "campaign", "ad_group", "ad"),
         (
             _c("date", "date", required=True),
             _c("channel", required=True),
@@ -208,8 +239,13 @@ TABLES: tuple[Table, ...] = (
             _c("source"),
             _c("impressions", "integer", non_negative=True),
             _c("clicks", "integer", non_negative=True),
+            # schema version 4 (appended, so migrated and new warehouses agree on the order)
+            _c("ad_group"),
+            _c("conversions", "number", non_negative=True),
+            _c("platform"),
         ),
-        "Marketing cost, daily or coarser.",
+        "Marketing cost, daily or coarser, with the ad platform's impressions, clicks and "
+        "conversions (by campaign, ad group or ad set, and ad where given).",
         money_date="date",
     ),
     Table(
@@ -222,6 +258,29 @@ TABLES: tuple[Table, ...] = (
             _c("event", required=True, allowed=EMAIL_EVENTS),
         ),
         "Email sends, deliveries, opens, clicks, forwards, bounces and (un)subscribes.",
+    ),
+    Table(
+        "email_campaigns",
+        ("campaign",),
+        (
+            _c("campaign", required=True),
+            _c("sent_at", "timestamp", required=True),
+            _c("recipients", "integer", required=True, non_negative=True),
+            _c("delivered", "integer", non_negative=True),
+            _c("soft_bounces", "integer", non_negative=True),
+            _c("hard_bounces", "integer", non_negative=True),
+            _c("unique_opens", "integer", non_negative=True),
+            _c("total_opens", "integer", non_negative=True),
+            _c("unique_clicks", "integer", non_negative=True),
+            _c("total_clicks", "integer", non_negative=True),
+            _c("forwards", "integer", non_negative=True),
+            _c("unsubscribes", "integer", non_negative=True),
+            _c("complaints", "integer", non_negative=True),
+            _c("list"),
+            _c("platform"),
+        ),
+        "Aggregated statistics of one email campaign (e.g. Mailchimp): the email KPIs read "
+        "a campaign found here from this row only, never also from email_events.",
     ),
     Table(
         "audience_snapshots",
@@ -283,8 +342,11 @@ TABLES: tuple[Table, ...] = (
             _c("month", "date", required=True),
             _c("mrr", "number", required=True, non_negative=True),
             _c("currency"),
+            _c("contact_id"),
+            _c("email_hash"),
         ),
-        "Monthly recurring revenue per customer (account or contact).",
+        "Monthly recurring revenue per customer (account or contact); contact_id, else the "
+        "contact with this email_hash, links it to a contact (MRR by acquisition channel).",
         money_date="month",
     ),
     Table(

@@ -131,11 +131,54 @@ def _migrate_to_3(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+# Issue 16: aggregated sources. The columns existing tables gain (name, SQL type), and the
+# tables that are new. Their DDL is written out here, not derived from TABLES, so that this
+# step stays as released when the schema grows again.
+_V4_COLUMNS = {
+    "spend": (("ad_group", "VARCHAR"), ("conversions", "DOUBLE"), ("platform", "VARCHAR")),
+    "subscriptions": (("contact_id", "VARCHAR"), ("email_hash", "VARCHAR")),
+}
+_V4_TABLES = (
+    """CREATE TABLE web_traffic (
+        "date" DATE NOT NULL, channel VARCHAR NOT NULL, "source" VARCHAR, medium VARCHAR,
+        campaign VARCHAR, landing_page VARCHAR, sessions BIGINT NOT NULL,
+        engaged_sessions BIGINT, bounces BIGINT, pageviews BIGINT, new_users BIGINT,
+        conversions DOUBLE, platform VARCHAR)""",
+    """CREATE TABLE email_campaigns (
+        campaign VARCHAR NOT NULL, sent_at TIMESTAMP NOT NULL, recipients BIGINT NOT NULL,
+        delivered BIGINT, soft_bounces BIGINT, hard_bounces BIGINT, unique_opens BIGINT,
+        total_opens BIGINT, unique_clicks BIGINT, total_clicks BIGINT, forwards BIGINT,
+        unsubscribes BIGINT, complaints BIGINT, list VARCHAR, platform VARCHAR,
+        PRIMARY KEY (campaign))""",
+    """CREATE TABLE opportunity_contacts (
+        opportunity_id VARCHAR NOT NULL, contact_id VARCHAR NOT NULL, is_primary BOOLEAN,
+        PRIMARY KEY (opportunity_id, contact_id))""",
+)
+
+
+def _migrate_to_4(con: duckdb.DuckDBPyConnection) -> None:
+    """Aggregated sources (issue 16): spend gains ad_group, conversions and platform (its key
+    takes source and ad_group; no constraint holds it, the importer matches on it);
+    subscriptions gain contact_id and email_hash; web_traffic, email_campaigns and
+    opportunity_contacts are new. Existing rows keep their values, new columns are null. A new
+    warehouse has them already (`_migrate_to_1` creates the tables as TABLES has them now):
+    each change is made only where it is missing."""
+    for table, columns in _V4_COLUMNS.items():
+        for name, sql_type in columns:
+            con.execute(
+                f"ALTER TABLE {quote_ident(table)} ADD COLUMN IF NOT EXISTS "
+                f"{quote_ident(name)} {sql_type}"
+            )
+    for ddl in _V4_TABLES:
+        con.execute(ddl.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1))
+
+
 # Each entry moves the schema from version i to i + 1. Never edit a released step: add one.
 MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (
     _migrate_to_1,
     _migrate_to_2,
     _migrate_to_3,
+    _migrate_to_4,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

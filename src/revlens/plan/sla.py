@@ -171,7 +171,7 @@ def mql_records(ctx: Context, hours: float) -> Any:
         contact_id=j.contact_id,
         owner=j.owner,
         at=j.ts,
-        due_at=j.ts + limit,
+        due_at=ctx.wall_clock(ctx.instant(j.ts) + limit),  # elapsed hours, across DST too
         done_at=j.done_at,
         outcome=ibis.literal(True),
     )
@@ -187,7 +187,7 @@ def inbound_records(ctx: Context, minutes: float) -> Any:
         record_id=r.request_id,
         contact_id=r.contact_id,
         at=r.received_at,
-        due_at=r.received_at + limit,
+        due_at=ctx.wall_clock(ctx.instant(r.received_at) + limit),
         done_at=r.first_response_at,
         outcome=outcome,
     )
@@ -250,7 +250,7 @@ def sla_report(
             raise RevlensError(
                 "--from is after --to", value=f"{start} > {end}", code="RL510", fix="swap the dates"
             )
-        as_of = as_of or newest_timestamp(ctx) or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        as_of = as_of or newest_timestamp(ctx) or ctx.now()
         return _Builder(ctx, config, start, end, grain, by_owner, as_of).report()
     finally:
         ctx.release()
@@ -416,6 +416,7 @@ class _Builder:
             period = self.by_bucket.get(_day(r["bucket"]))
             at, due, done = r["at"], r["due_at"], r["done_at"]
             late_until = done if done is not None else self.as_of
+            elapsed = self.ctx.stored_time  # local times as UTC: minutes across DST are real
             out.append(
                 {
                     "kind": kind,
@@ -427,9 +428,11 @@ class _Builder:
                     "due_at": due,
                     "done_at": done,
                     "status": r["status"],
-                    "response_minutes": None if done is None else _minutes(done - at),
+                    "response_minutes": None
+                    if done is None
+                    else _minutes(elapsed(done) - elapsed(at)),
                     # late: done - due; missing: overdue so far (as of the report)
-                    "late_minutes": _minutes(late_until - due),
+                    "late_minutes": _minutes(elapsed(late_until) - elapsed(due)),
                 }
             )
         return out
