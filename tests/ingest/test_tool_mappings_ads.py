@@ -674,3 +674,23 @@ def test_a_file_with_neither_spelling_is_refused_naming_the_columns(tmp_path: Pa
         import_files(wh, [path], mapping=load_mapping("ga4-traffic"))
     assert caught.value.code == "RL111"
     assert "Sessions" in str(caught.value) and "sessions" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "page"),
+    [
+        ("google-ads-campaigns", "google-ads.md"),
+        ("meta-ads", "meta-ads.md"),
+        ("linkedin-ads", "linkedin-ads.md"),
+        ("ga4-traffic", "ga4.md"),
+        ("mailchimp-campaigns", "mailchimp.md"),
+    ],
+)
+def test_each_mapping_is_documented(name: str, page: str) -> None:
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    mapping = load_mapping(name)
+    assert mapping.title and mapping.description and mapping.recognise
+    assert f"`{name}`" in (docs / "tools" / page).read_text(encoding="utf-8")
+    assert f"`{name}`" in (docs / "imports.md").read_text(encoding="utf-8")
+    assert f"`{name}`" in (docs.parent / "README.md").read_text(encoding="utf-8")
+    assert page in mapping.description  # the mapping points at its page
