@@ -463,7 +463,7 @@ def test_duplicate_composite_key_with_empty_parts(warehouse: Warehouse, write: W
     file = load(warehouse, write("spend.csv", text), table="spend")
     assert counts(file) == [("spend", 3, 2, 0, 1)]
     assert rejects(file) == {
-        (2, "date, channel, campaign, ad", "2024-01-03 | paid", "duplicate_key")
+        (2, "date, channel, source, campaign, ad_group, ad", "2024-01-03 | paid", "duplicate_key")
     }
     assert rows(warehouse, "SELECT campaign, cost FROM spend ORDER BY cost") == [
         (None, 11.0),

@@ -47,7 +47,7 @@ from revlens.ingest.rules import (
     split_items,
     typed_value,
 )
-from revlens.model.schema import SQL_TYPES, TABLES_BY_NAME, Table
+from revlens.model.schema import SQL_TYPES, TABLES_BY_NAME, Column, Table
 from revlens.model.schema import table as lookup_table
 from revlens.model.warehouse import IMPORTS_TABLE, REJECTS_TABLE, Warehouse, WarehouseSettings
 
@@ -374,11 +374,16 @@ def _stage(
     zone = mapping.timezone or settings.timezone
     source = "raw"
     each = output.each_column
+    where = _condition(output, params)
+    month_rules: list[Rule] = []
     if each is not None:
         # one row per distinct non-empty item; a row without items gives none (skipped)
         items = split_items(sources[each], params)
         source = f"(SELECT *, unnest(list_distinct({items})) AS {q(ITEM_COLUMN)} FROM raw) AS raw"
-    where = _condition(output, params)
+    elif output.each_month is not None:
+        # one row per month; a row without months gives none (skipped)
+        source, month_rules = _each_month(output, zone, settings.timezone, params, where)
+        where = ""
     lookup = ChannelLookup(wh, vocabulary, source, where)
     strings = [
         f"{raw_string(src, params, lookup, each=name == each)} AS {q(name + '__s')}"
@@ -390,16 +395,36 @@ def _stage(
         for name, src in sources.items()
         if src.from_ and src.map is not None and src.unmapped == "reject"
     ]
+    strings += [
+        f"{raw_string(src.divide_by, params)} AS {q(name + '__div')}"
+        for name, src in sources.items()
+        if src.divide_by is not None
+    ]
     typed = [
-        f"{typed_value(col, q(name + '__s'), src, zone, params, allowed_values(col, settings))}"
-        f" AS {q(name)}"
+        typed_value(
+            col,
+            q(name + "__s"),
+            src,
+            zone,
+            params,
+            allowed_values(col, settings),
+            q(name + "__div") if src.divide_by is not None else None,
+        )
+        + f" AS {q(name)}"
         for name, src in sources.items()
         for col in [table.column(name)]
     ]
+    if output.each_month is not None:
+        month = output.each_month.into
+        carried = ["__em_f__s", "__em_t__s", "__em_f", "__em_t"]
+        strings += [f"CAST(raw.__em_month AS VARCHAR) AS {q(month + '__s')}"]
+        strings += [f"raw.{q(c)} AS {q(c)}" for c in carried]
+        typed.append(f"CAST({q(month + '__s')} AS DATE) AS {q(month)}")
     provided = list(sources)
     # Optional key parts the file does not carry are NULL (e.g. spend without campaign).
+    into = output.each_month.into if output.each_month else None
     for key in table.key:
-        if key not in sources and not table.hashed_key:
+        if key not in sources and key != into and not table.hashed_key:
             sql_type = SQL_TYPES[table.column(key).type]
             strings.append(f"CAST(NULL AS VARCHAR) AS {q(key + '__s')}")
             typed.append(f"CAST(NULL AS {sql_type}) AS {q(key)}")
@@ -419,9 +444,14 @@ def _stage(
         SELECT *{hashed} FROM t""",
         params.values,
     )
+    checked = provided
+    if output.each_month is not None:
+        # the month's own rules (below) say which timestamp is missing or bad
+        checked = [c for c in provided if c != output.each_month.into]
+        provided.append(output.each_month.into)
     staged.provided = provided
-    staged.each = each is not None
-    rules = column_rules(table, output, provided, settings, rule_params)
+    staged.each = each is not None or output.each_month is not None
+    rules = column_rules(table, output, checked, settings, rule_params) + month_rules
     if output.mode == "update":
         rules.append(
             Rule(
@@ -434,6 +464,57 @@ def _stage(
             )
         )
     return rules
+
+
+def _each_month(
+    output: Output, zone: str, local_zone: str, params: Params, where: str
+) -> tuple[str, list[Rule]]:
+    """The input rows of an `each_month` output, one per month (`__em_month`), as a relation
+    named raw; and the rules of its two timestamps. A row whose timestamps do not parse keeps
+    one row with no month, so it is rejected with its reason; a row that ends in the month it
+    starts has no month and no row."""
+    em = output.each_month
+    assert em is not None
+    stamp = Column("each_month", "timestamp")
+    f_s, t_s = raw_string(em.from_, params), raw_string(em.to, params)
+    f = typed_value(stamp, q("__em_f__s"), em.from_, zone, params)
+    t = typed_value(stamp, q("__em_t__s"), em.to, zone, params)
+    lz = params.add(local_zone)
+
+    def month(v: str) -> str:
+        return f"date_trunc('month', timezone({lz}, timezone('UTC', {v})))"
+
+    source = f"""(SELECT *, unnest(CASE WHEN __em_f IS NULL OR __em_t IS NULL
+                                    THEN [CAST(NULL AS DATE)]
+                                    ELSE CAST(generate_series({month("__em_f")},
+                                              {month("__em_t")} - INTERVAL 1 MONTH,
+                                              INTERVAL 1 MONTH) AS DATE[]) END) AS __em_month
+        FROM (SELECT *, {f} AS __em_f, {t} AS __em_t
+              FROM (SELECT raw.*, {f_s} AS __em_f__s, {t_s} AS __em_t__s FROM raw {where})))
+        AS raw"""
+    rules = []
+    for alias, src, role in (("__em_f", em.from_, "first"), ("__em_t", em.to, "end")):
+        name = src.from_ or "the constant"
+        rules.append(
+            Rule(
+                em.into,
+                "missing",
+                f"{q(alias + '__s')} IS NULL",
+                q(alias + "__s"),
+                f"{name} is empty: the {role} month of the row is unknown",
+            )
+        )
+        rules.append(
+            Rule(
+                em.into,
+                "bad_timestamp",
+                f"{q(alias + '__s')} IS NOT NULL AND {q(alias)} IS NULL",
+                q(alias + "__s"),
+                f"{name} is not a valid timestamp"
+                + (f": expected {src.format}" if src.format else ""),
+            )
+        )
+    return source, rules
 
 
 def _condition(output: Output, params: Params) -> str:
@@ -650,9 +731,12 @@ def _upsert(
 
 def _consistency_warnings(wh: Warehouse, staged: _Staged) -> list[str]:
     """Loaded rows that are valid alone but odd beside the rest of the warehouse: stage events
-    dated before their contact was created. They load (the data may be true); the warning
-    says so, and funnels decide how such events count. (Stage events of unknown contacts are
-    reference warnings, checked once the whole import is in.)"""
+    dated before their contact was created, and opportunities without an amount. They load
+    (the data may be true); the warning says so, and funnels decide how such events count.
+    (Stage events of unknown contacts are reference warnings, checked once the whole import
+    is in.)"""
+    if staged.table.name == "opportunities":
+        return _unknown_amounts(wh, staged)
     if staged.table.name != "stage_events":
         return []
     row = wh.con.execute(
@@ -669,6 +753,24 @@ def _consistency_warnings(wh: Warehouse, staged: _Staged) -> list[str]:
             f"(e.g. contact {example}); they are kept as they are"
         ]
     return []
+
+
+def _unknown_amounts(wh: Warehouse, staged: _Staged) -> list[str]:
+    """Deals loaded without an amount (a CRM deal nobody priced) are an unknown amount, not
+    0: they count in win rate and deal counts, not in revenue. Say how many there are."""
+    amount = "amount" if "amount" in staged.provided else "NULL"
+    row = wh.con.execute(
+        f"""SELECT count(*), min(opportunity_id) FROM {q(staged.name)}
+        WHERE {amount} IS NULL
+          AND {q(LINE_COLUMN)} NOT IN (SELECT line FROM __fail WHERE line IS NOT NULL)"""
+    ).fetchone()
+    assert row is not None
+    if not row[0]:
+        return []
+    return [
+        f"{row[0]} opportunities have no amount (e.g. {row[1]}): an unknown amount counts in "
+        "win rate and deal counts, not in revenue or pipeline value"
+    ]
 
 
 def _store_rejects(wh: Warehouse, raw: RawData, mapping: Mapping, import_id: str) -> list[Reject]:

@@ -74,6 +74,14 @@ class ColumnSource(BaseModel):
     timezone: Zone = None  # zone of zone-less timestamps in this column
     decimal: str = "."  # decimal separator of numbers, e.g. "," in German exports
     thousands: str | None = None  # thousands separator to drop, e.g. "." or " "
+    # divide the number by this value, e.g. a price per interval by the interval's months
+    divide_by: ColumnSource | None = None
+
+    @field_validator("divide_by", mode="before")
+    @classmethod
+    def _divisor_shorthand(cls, value: object) -> object:
+        """`divide_by: Months` is short for `divide_by: {from: Months}`."""
+        return {"from": value} if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _one_source(self) -> ColumnSource:
@@ -133,6 +141,24 @@ class Condition(BaseModel):
     not_empty: bool = False
 
 
+class EachMonth(BaseModel):
+    """Emit one row per month from the month of `from` up to, not including, the month of
+    `to` (a subscription export's start and end: the months it is paid for at their end).
+    The month's first day goes to the date column `into`; months are taken in the
+    warehouse's zone."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    from_: ColumnSource = Field(alias="from")
+    to: ColumnSource
+    into: str
+
+    @field_validator("from_", "to", mode="before")
+    @classmethod
+    def _shorthand(cls, value: object) -> object:
+        return {"from": value} if isinstance(value, str) else value
+
+
 class Output(BaseModel):
     """The rows one input row produces in one canonical table.
 
@@ -146,6 +172,7 @@ class Output(BaseModel):
     columns: dict[str, ColumnSource]
     when: Condition | None = None
     mode: Literal["upsert", "update"] = "upsert"
+    each_month: EachMonth | None = None  # one row per month between two timestamps
 
     @field_validator("columns", mode="before")
     @classmethod
@@ -167,6 +194,8 @@ class Output(BaseModel):
         ]
         if deep:
             raise ValueError(f"`item: each` cannot be used in a fallback ({', '.join(deep)})")
+        if each and self.each_month is not None:
+            raise ValueError("an output takes `item: each` or `each_month`, not both")
         return self
 
     @property
@@ -201,9 +230,14 @@ class Mapping(BaseModel):
         """Every input column the mapping reads."""
         used: set[str] = set()
         for out in self.outputs:
-            for top in out.columns.values():
-                for src in top.chain():
+            tops = list(out.columns.values())
+            if out.each_month:
+                tops += [out.each_month.from_, out.each_month.to]
+            while tops:
+                for src in tops.pop().chain():
                     used.update(n for n in (src.from_, src.times) if n is not None)
+                    if src.divide_by is not None:
+                        tops.append(src.divide_by)
             if out.when:
                 used.add(out.when.column)
         return used
@@ -218,6 +252,21 @@ def check_against_schema(mapping: Mapping, where: str) -> None:
             problems.append(f"outputs[{i}]: unknown table {out.table!r}")
             continue
         unknown = sorted(set(out.columns) - set(table.column_names))
+        mapped = set(out.columns)
+        if out.each_month:
+            into = out.each_month.into
+            if into not in table.column_names or table.column(into).type != "date":
+                dates = [c.name for c in table.columns if c.type == "date"]
+                problems.append(
+                    f"outputs[{i}] ({out.table}): each_month.into must be a date column of the "
+                    f"table, one of {dates}; got {into!r}"
+                )
+            elif into in out.columns:
+                problems.append(
+                    f"outputs[{i}] ({out.table}): {into} comes from each_month; "
+                    "remove it from columns"
+                )
+            mapped.add(into)
         if unknown:
             problems.append(
                 f"outputs[{i}] ({out.table}): unknown columns {unknown}; "
@@ -247,7 +296,7 @@ def check_against_schema(mapping: Mapping, where: str) -> None:
             missing = [
                 c
                 for c in table.required
-                if c not in out.columns and not (table.hashed_key and c in table.key)
+                if c not in mapped and not (table.hashed_key and c in table.key)
             ]
             if missing:
                 problems.append(
@@ -255,7 +304,7 @@ def check_against_schema(mapping: Mapping, where: str) -> None:
                     f"{missing} (or use mode: update to only enrich existing rows)"
                 )
         else:
-            absent_keys = [k for k in table.key if k not in out.columns]
+            absent_keys = [k for k in table.key if k not in mapped]
             if absent_keys:
                 problems.append(
                     f"outputs[{i}] ({out.table}): mode update needs the key columns {absent_keys}"

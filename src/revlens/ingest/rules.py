@@ -142,9 +142,11 @@ def typed_value(
     zone: str,
     params: Params,
     allowed: tuple[str, ...] | None = None,
+    divisor_s: str | None = None,
 ) -> str:
     """SQL turning the string `s` into the column's type; NULL where it does not parse.
-    A closed vocabulary matches case-insensitively and stores the configured spelling."""
+    A closed vocabulary matches case-insensitively and stores the configured spelling.
+    A number is divided by `divisor_s` (the string of its `divide_by`) when given."""
     fmt = (src.format if isinstance(src.format, str) else src.formats) if src else None
     if col.type == "string":
         if allowed is not None:
@@ -152,7 +154,14 @@ def typed_value(
             return f"(CASE lower({s}) {whens} END)"
         return f"upper({s})" if col.name == "currency" else s
     if col.type == "number":
-        return f"(CASE WHEN isfinite(TRY_CAST({s} AS DOUBLE)) THEN TRY_CAST({s} AS DOUBLE) END)"
+        value = f"TRY_CAST({s} AS DOUBLE)"
+        if divisor_s is not None:
+            divisor = f"TRY_CAST({divisor_s} AS DOUBLE)"
+            return (
+                f"(CASE WHEN isfinite({value}) AND isfinite({divisor}) AND {divisor} <> 0 "
+                f"THEN {value} / {divisor} END)"
+            )
+        return f"(CASE WHEN isfinite({value}) THEN {value} END)"
     if col.type == "integer":
         # exact: digits only (a trailing .0 allowed); out of BIGINT range is NULL, not an error
         return (
@@ -304,6 +313,9 @@ def _expected(col: Column, src: ColumnSource | None) -> str:
         return f"the format {src.formats[0]!r}"
     if src and src.times and col.type == "integer" and not src.round:
         return f"a whole number ({src.from_} × {src.times} gives a fraction: add `round: true`)"
+    if src and src.divide_by is not None and col.type == "number":
+        divisor = src.divide_by.from_ or "the divisor"
+        return f"a number, and {divisor} a non-zero number (or a value its map lists)"
     return {
         "number": "a number such as 1234.5 (set decimal/thousands in a mapping for 1.234,5)",
         "integer": "a whole number",

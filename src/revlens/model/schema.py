@@ -160,7 +160,9 @@ TABLES: tuple[Table, ...] = (
             _c("created_at", "timestamp", required=True),
             _c("contact_id"),
             _c("account_id"),
-            _c("amount", "number", required=True, non_negative=True),
+            # empty = an unknown amount (a CRM deal nobody priced): the deal counts in deal
+            # counts and win rate, not in revenue or pipeline value; imports warn about it
+            _c("amount", "number", non_negative=True),
             _c("currency"),
             _c("stage", required=True),
             _c("closed_at", "timestamp"),
@@ -168,7 +170,8 @@ TABLES: tuple[Table, ...] = (
             _c("owner"),
             _c("product"),
         ),
-        "A deal; open while closed_at is empty.",
+        "A deal; open while closed_at is empty. An empty amount is an unknown amount: the "
+        "deal counts in deal counts and win rate, not in revenue or pipeline value.",
         order_rules=(OrderRule("created_at", "closed_at"),),
         money_date="created_at",
     ),
