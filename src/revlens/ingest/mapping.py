@@ -393,10 +393,41 @@ def match_header(pattern: str, header: list[str]) -> list[str]:
     ]
 
 
+# what a column's first source says for the column as a whole (its format, zone, default)
+_WHOLE_COLUMN = ("format", "timezone", "default")
+
+
+def readable_links(src: ColumnSource, header: list[str]) -> ColumnSource:
+    """The source without the links of its fallback chain that read a column this file
+    lacks, so that one mapping reads several spellings of an export (GA4's UI writes
+    "Sessions", its Data API "sessions"). When no link can be read the source stays whole,
+    and the import is refused naming every spelling (RL111). The first source's format,
+    zone and default stay with the column."""
+
+    def readable(link: ColumnSource) -> bool:
+        return all(c is None or c in header for c in (link.from_, link.times))
+
+    chain = src.chain()
+    kept = [link for link in chain if readable(link)]
+    if len(kept) == len(chain) or not kept:
+        return src
+    rebuilt: ColumnSource | None = None
+    for link in reversed(kept):
+        rebuilt = link.model_copy(update={"fallback": rebuilt})
+    assert rebuilt is not None
+    whole = {
+        name: getattr(src, name)
+        for name in _WHOLE_COLUMN
+        if getattr(rebuilt, name) is None and getattr(src, name) is not None
+    }
+    return rebuilt.model_copy(update=whole) if whole else rebuilt
+
+
 def resolve_header(mapping: Mapping, header: list[str], where: str) -> Mapping:
     """The mapping with its header patterns resolved against one file's header: a `from`
-    pattern becomes the matching column, a `header_part` the constant its `*` matched.
-    A pattern that matches no column, or several, is an error naming them."""
+    pattern becomes the matching column, a `header_part` the constant its `*` matched, and
+    fallbacks reading columns the file lacks are left out (`readable_links`). A pattern that
+    matches no column, or several, is an error naming them."""
     problems: list[str] = []
 
     def one(pattern: str) -> str | None:
@@ -424,7 +455,11 @@ def resolve_header(mapping: Mapping, header: list[str], where: str) -> Mapping:
         return src.model_copy(update=update) if update else src
 
     outputs = [
-        out.model_copy(update={"columns": {n: resolve(c) for n, c in out.columns.items()}})
+        out.model_copy(
+            update={
+                "columns": {n: readable_links(resolve(c), header) for n, c in out.columns.items()}
+            }
+        )
         for out in mapping.outputs
     ]
     if problems:
