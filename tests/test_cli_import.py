@@ -3,6 +3,7 @@ outcome, one clear error message (never a traceback), and help text on every com
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from collections.abc import Callable
@@ -480,3 +481,42 @@ def test_mappings_lists_titles(
             "description": "A test export with a title line and a total row.",
         }
     ]
+
+
+TOOL_FIXTURES = Path(__file__).resolve().parent / "ingest" / "fixtures" / "tools"
+
+
+def test_one_command_imports_exports_of_several_tools(
+    db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each file goes through the mapping it is recognised as, in one transaction."""
+    monkeypatch.chdir(db.parent)
+    contacts = TOOL_FIXTURES / "hubspot-contacts.csv"
+    ads = TOOL_FIXTURES / "google-ads-campaigns.csv"
+    assert run_main(monkeypatch, capsys, "-w", str(db), "init", "--currency", "EUR")[0] == 0
+    code, out, err = run_main(
+        monkeypatch, capsys, "-w", str(db), "import", str(ads), str(contacts), "--format", "json"
+    )
+    assert code == 0, out
+    assert flat(err) == flat(
+        f"{ads}: recognised as a Google Ads campaign report (UI download, segmented by Day) "
+        f"export: using mapping google-ads-campaigns {contacts}: recognised as a HubSpot "
+        "contacts export: using mapping hubspot-contacts"
+    )
+    files = json.loads(out)["files"]
+    assert [f["mapping"] for f in files] == ["google-ads-campaigns", "hubspot-contacts"]
+    import_ids = {json.loads(out)["import_id"]}
+    assert len(import_ids) == 1
+    with contacts.open(encoding="utf-8", newline="") as fh:
+        people = list(csv.DictReader(fh))
+    with ads.open(encoding="utf-8", newline="") as fh:
+        ad_rows = [r for r in csv.reader(fh)][3:]
+    days = [r for r in ad_rows if r and not r[0].startswith("Total")]
+    wh = Warehouse.open(db)
+    try:
+        assert wh.row_counts()["contacts"] == sum(
+            1 for p in people if p["Lifecycle Stage"].lower() != "subscriber"
+        )
+        assert wh.row_counts()["spend"] == len(days)
+    finally:
+        wh.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -87,8 +86,7 @@ def import_command(
             fix="use --on-error reject (default) or --on-error abort",
         )
     mapping_obj = load_mapping(mapping) if mapping else None
-    if table is None and mapping_obj is None:
-        mapping_obj = _recognise(files, format)
+    recognised = _recognise(files, format) if table is None and mapping_obj is None else None
     channels = _channels(config)
     options = ReadOptions(
         format=_file_format(file_format),
@@ -123,6 +121,7 @@ def import_command(
                     read_options=options,
                     progress=report,
                     channels=channels,
+                    file_mappings=recognised,
                 )
         else:
             result = import_files(
@@ -133,32 +132,27 @@ def import_command(
                 on_error=policy,
                 read_options=options,
                 channels=channels,
+                file_mappings=recognised,
             )
     _print_result(result, format)
 
 
-def _recognise(files: list[Path], fmt: OutputFormat) -> Mapping:
-    """The built-in mapping every file is recognised as; say which."""
-    found = [(f, recognise_file(f)) for f in files]
-    names = {r.mapping.name for _, r in found}
-    if len(names) > 1:
-        raise RevlensError(
-            "the files are exports of different kinds: "
-            + ", ".join(f"{f} is {r.mapping.name}" for f, r in found),
-            code="RL015",
-            fix="import them one command each, e.g. "
-            + " ; ".join(f"revlens import {shlex.quote(str(f))}" for f, _ in found),
-        )
-    recognition = found[0][1]
+def _recognise(files: list[Path], fmt: OutputFormat) -> list[Mapping]:
+    """The built-in mapping each file is recognised as (one per file, in order); say which."""
     out = console if fmt is OutputFormat.table else err_console
-    also = f" (also fits: {', '.join(recognition.others)})" if recognition.others else ""
-    out.print(
-        f"recognised as a {recognition.title} export: using mapping "
-        f"{recognition.mapping.name}{also}",
-        highlight=False,
-        markup=False,
-    )
-    return recognition.mapping
+    chosen = []
+    for path in files:
+        recognition = recognise_file(path)
+        also = f" (also fits: {', '.join(recognition.others)})" if recognition.others else ""
+        where = f"{path}: " if len(files) > 1 else ""
+        out.print(
+            f"{where}recognised as a {recognition.title} export: using mapping "
+            f"{recognition.mapping.name}{also}",
+            highlight=False,
+            markup=False,
+        )
+        chosen.append(recognition.mapping)
+    return chosen
 
 
 def _channels(config: Path | None) -> ChannelVocabulary:

@@ -116,6 +116,8 @@ class FileResult:
     # lines that are not data rows, by kind (title, comment, summary, empty)
     lines_skipped: dict[str, int] = field(default_factory=dict)
     unknown_references: list[UnknownReference] = field(default_factory=list)
+    # the mapping the file went through (`table:<name>` for --table)
+    mapping: str = ""
 
 
 @dataclass
@@ -160,16 +162,34 @@ def import_files(
     read_options: ReadOptions | None = None,
     progress: Progress | None = None,
     channels: ChannelVocabulary | None = None,
+    file_mappings: Sequence[Mapping] | None = None,
 ) -> ImportResult:
-    """Import files into canonical tables, either `table` (columns already canonical) or
-    through `mapping`. All files load in one transaction. `channels` is the vocabulary of
-    `normalize: channel` (default: the built-in one)."""
-    if (table is None) == (mapping is None):
-        raise ValueError("give exactly one of table or mapping")
+    """Import files into canonical tables, either `table` (columns already canonical),
+    through `mapping`, or each file through its own mapping (`file_mappings`, one per path:
+    exports of several tools recognised in one command). All files load in one transaction.
+    `channels` is the vocabulary of `normalize: channel` (default: the built-in one)."""
+    per_file = list(file_mappings) if file_mappings is not None else None
+    if sum(x is not None for x in (table, mapping, per_file)) != 1:
+        raise ValueError("give exactly one of table, mapping or file_mappings")
+    if per_file is not None and len(per_file) != len(paths):
+        raise ValueError("file_mappings needs one mapping per path")
     target = lookup_table(table) if table else None
-    options = merge_options(mapping.read if mapping else ReadOptions(), read_options)
-    raws = [read_file(Path(p), options, progress) for p in paths]
-    return import_raw(wh, raws, table=target, mapping=mapping, on_error=on_error, channels=channels)
+    chosen: list[Mapping | None] = (
+        list(per_file) if per_file is not None else [mapping] * len(paths)
+    )
+    raws = [
+        read_file(Path(p), merge_options(m.read if m else ReadOptions(), read_options), progress)
+        for p, m in zip(paths, chosen, strict=True)
+    ]
+    return import_raw(
+        wh,
+        raws,
+        table=target,
+        mapping=mapping,
+        on_error=on_error,
+        channels=channels,
+        file_mappings=per_file,
+    )
 
 
 def merge_options(base: ReadOptions, override: ReadOptions | None) -> ReadOptions:
@@ -189,6 +209,7 @@ def import_raw(
     on_error: OnError = "reject",
     record_facts: bool = True,
     channels: ChannelVocabulary | None = None,
+    file_mappings: Sequence[Mapping] | None = None,
 ) -> ImportResult:
     """Import already-read data (files or generated demo tables) in one transaction. With
     `record_facts` (the default) the facts queries rely on are taken again when the import
@@ -203,12 +224,13 @@ def import_raw(
             "CREATE OR REPLACE TEMP TABLE __refs (file INTEGER, tbl VARCHAR, col VARCHAR, "
             "value VARCHAR)"
         )
-        for raw in raws:
-            if mapping is None:
+        for index, raw in enumerate(raws):
+            given = file_mappings[index] if file_mappings is not None else mapping
+            if given is None:
                 file_mapping = identity_mapping(_require_table(table), raw.columns)
                 _check_header(_require_table(table), raw)
             else:
-                file_mapping = resolve_header(mapping, raw.columns, raw.path)
+                file_mapping = resolve_header(given, raw.columns, raw.path)
                 _check_mapping_columns(file_mapping, raw)
             file_result = _import_one(
                 wh, raw, file_mapping, settings, import_id, changes, vocabulary, len(result.files)
@@ -594,6 +616,9 @@ def _import_one(
     for staged in staged_outputs:
         raw.warnings.extend(_consistency_warnings(wh, staged))
         _note_references(wh, staged, file_index)
+    raw.warnings.extend(
+        _unknown_amounts(wh, [s for s in staged_outputs if s.table.name == "opportunities"])
+    )
     rejects = _store_rejects(wh, raw, mapping, import_id)
     _log_import(wh, raw, mapping, import_id, counts, failed_lines)
     con.unregister("raw")
@@ -607,6 +632,7 @@ def _import_one(
         list(raw.warnings),
         rejects,
         {k: raw.skipped[k] for k in SKIP_KINDS if raw.skipped.get(k)},
+        mapping=mapping.name,
     )
 
 
@@ -735,8 +761,6 @@ def _consistency_warnings(wh: Warehouse, staged: _Staged) -> list[str]:
     (the data may be true); the warning says so, and funnels decide how such events count.
     (Stage events of unknown contacts are reference warnings, checked once the whole import
     is in.)"""
-    if staged.table.name == "opportunities":
-        return _unknown_amounts(wh, staged)
     if staged.table.name != "stage_events":
         return []
     row = wh.con.execute(
@@ -755,21 +779,27 @@ def _consistency_warnings(wh: Warehouse, staged: _Staged) -> list[str]:
     return []
 
 
-def _unknown_amounts(wh: Warehouse, staged: _Staged) -> list[str]:
+def _unknown_amounts(wh: Warehouse, outputs: list[_Staged]) -> list[str]:
     """Deals loaded without an amount (a CRM deal nobody priced) are an unknown amount, not
-    0: they count in win rate and deal counts, not in revenue. Say how many there are."""
-    amount = "amount" if "amount" in staged.provided else "NULL"
-    row = wh.con.execute(
-        f"""SELECT count(*), min(opportunity_id) FROM {q(staged.name)}
-        WHERE {amount} IS NULL
-          AND {q(LINE_COLUMN)} NOT IN (SELECT line FROM __fail WHERE line IS NOT NULL)"""
-    ).fetchone()
-    assert row is not None
-    if not row[0]:
+    0: they count in win rate and deal counts, not in revenue. Say how many there are, once
+    for all of a file's opportunities outputs (open and closed deals, say)."""
+    total, examples = 0, []
+    for staged in outputs:
+        amount = "amount" if "amount" in staged.provided else "NULL"
+        row = wh.con.execute(
+            f"""SELECT count(*), min(opportunity_id) FROM {q(staged.name)}
+            WHERE {amount} IS NULL
+              AND {q(LINE_COLUMN)} NOT IN (SELECT line FROM __fail WHERE line IS NOT NULL)"""
+        ).fetchone()
+        assert row is not None
+        if row[0]:
+            total += int(row[0])
+            examples.append(str(row[1]))
+    if not total:
         return []
     return [
-        f"{row[0]} opportunities have no amount (e.g. {row[1]}): an unknown amount counts in "
-        "win rate and deal counts, not in revenue or pipeline value"
+        f"{total} opportunities have no amount (e.g. {min(examples)}): an unknown amount "
+        "counts in win rate and deal counts, not in revenue or pipeline value"
     ]
 
 
