@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,8 @@ from revlens.compile.query import KpiQuery, run_kpis
 from revlens.model.warehouse import Warehouse
 from revlens.service import catalog_for
 from serving import Served
+
+TOOL_FIXTURES = Path(__file__).resolve().parents[1] / "ingest" / "fixtures" / "tools"
 
 RANGE = {"from": "2026-01-01", "to": "2026-06-30"}
 
@@ -260,8 +263,24 @@ def test_an_aborted_upload_changes_nothing(served: Served) -> None:
 def test_uploads_take_built_in_mappings_only(served: Served) -> None:
     r = upload(served, CONTACTS_CSV, mapping="/etc/passwd")
     assert r.status_code == 400 and r.json()["error"]["code"] == "RL013"
-    r = upload(served, CONTACTS_CSV)
+    r = upload(served, CONTACTS_CSV, table="contacts", mapping="hubspot-contacts")
     assert r.status_code == 400 and r.json()["error"]["code"] == "RL010"
+
+
+def test_an_upload_without_table_or_mapping_is_recognised(served: Served) -> None:
+    ga4 = (TOOL_FIXTURES / "ga4-traffic.csv").read_text(encoding="utf-8")
+    r = upload(served, ga4)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["files"][0]["mapping"] == "ga4-traffic"
+    lines = [line for line in ga4.splitlines() if line.strip() and not line.startswith("#")]
+    assert body["files"][0]["tables"][0]["loaded"] == len(lines) - 1  # all but the header
+    # a canonical file is no known export: the error names the table and the form fields
+    r = upload(served, CONTACTS_CSV)
+    error = r.json()["error"]
+    assert r.status_code == 400 and error["code"] == "RL114"
+    assert "table contacts" in error["message"]
+    assert "form field mapping=NAME" in error["fix"] and "revlens import" not in error["fix"]
 
 
 def test_openapi_documents_every_endpoint_and_docs_load_locally(served: Served) -> None:

@@ -37,7 +37,8 @@ from revlens.compile.query import run_kpis
 from revlens.errors import RevlensError
 from revlens.funnel.engine import run_funnel
 from revlens.ingest.load import import_files
-from revlens.ingest.mapping import load_mapping
+from revlens.ingest.mapping import Mapping, load_mapping
+from revlens.ingest.recognise import recognise_file
 from revlens.model.warehouse import IMPORTS_TABLE
 from revlens.params import choice, parse_day
 from revlens.plan.pacing import pacing_rows
@@ -344,15 +345,23 @@ def upload(
     _: Admin,
     file: Annotated[UploadFile, File(description="CSV, Parquet, JSONL or XLSX.")],
     table: Annotated[str | None, Form(description="Canonical table, column for column.")] = None,
-    mapping: Annotated[str | None, Form(description="A built-in mapping name.")] = None,
+    mapping: Annotated[
+        str | None,
+        Form(
+            description="A built-in mapping name; without table or mapping, a known export "
+            "(HubSpot, Google Ads, GA4, ...) is recognised by its header."
+        ),
+    ] = None,
     on_error: Annotated[str, Form(description="reject or abort.")] = "reject",
 ) -> dict[str, Any]:
-    """Import one file (`revlens import`): the counts per table and the rejected rows; admin."""
-    if (table is None) == (mapping is None):
+    """Import one file (`revlens import`): the counts per table and the rejected rows, and
+    the mapping used (`files[].mapping`); admin."""
+    if table is not None and mapping is not None:
         raise RevlensError(
-            "give exactly one of table or mapping",
+            "give table or mapping, not both",
             code="RL010",
-            fix="send the form field table=contacts or mapping=olist-mqls",
+            fix="send the form field table=contacts or mapping=hubspot-contacts, or neither "
+            "to have a known export recognised",
         )
     mode = choice(on_error, "on_error", ("reject", "abort"), code="RL011")
     if mapping is not None and (
@@ -371,9 +380,27 @@ def upload(
         with path.open("wb") as out:
             while chunk := file.file.read(1 << 20):
                 out.write(chunk)
+        if table is None and mapping_obj is None:
+            mapping_obj = _recognised(path)
         with _state(request).access.write() as wh:
             result = import_files(wh, [path], table=table, mapping=mapping_obj, on_error=mode)  # type: ignore[arg-type]
     return plain(result.to_dict())  # type: ignore[no-any-return]
+
+
+def _recognised(path: Path) -> Mapping:
+    """The built-in mapping an uploaded file is recognised as; else the CLI's RL114 error
+    (which names the closest mappings and tables) with the fix in the form's words."""
+    try:
+        return recognise_file(path).mapping
+    except RevlensError as exc:
+        raise RevlensError(
+            exc.message,
+            value=exc.value,
+            code=exc.code,
+            fix="send the form field mapping=NAME (a built-in mapping: the closest are named "
+            "above, `revlens mappings` lists all) or table=NAME for a file already in "
+            "canonical columns",
+        ) from None
 
 
 @router.get("/imports", tags=["imports"])
