@@ -384,3 +384,14 @@ def test_parquet_naive_timestamps_use_the_warehouse_zone(
 def test_a_file_that_is_not_parquet(warehouse: Warehouse, write: Writer) -> None:
     err = import_error(warehouse, write("x.parquet", "contact_id\nc1\n"))
     assert err.code == "RL106"
+
+
+def test_a_utf8_file_read_as_utf16_is_refused_with_the_fix(tmp_path: Path) -> None:
+    """UTF-16 without a byte-order mark raises UnicodeError, not UnicodeDecodeError: still a
+    clear error (RL105), never a traceback, and recognition takes it as "not this layout"."""
+    path = tmp_path / "u8.csv"
+    path.write_text("contact_id,created_at\nc1,2026-01-01\n", encoding="utf-8")
+    with pytest.raises(InputFileError) as caught:
+        read_file(path, ReadOptions(encoding="utf-16"))
+    assert caught.value.code == "RL105"
+    assert "--encoding" in (caught.value.fix or "")

@@ -211,7 +211,7 @@ def _decode(path: Path, options: ReadOptions, warnings: list[str], limit: int | 
     if encoding:
         try:
             text = codecs.getincrementaldecoder(encoding)().decode(data, final=final)
-        except (UnicodeDecodeError, LookupError) as exc:
+        except (UnicodeError, LookupError) as exc:  # UTF-16 without a BOM: UnicodeError
             raise InputFileError(
                 f"cannot decode the file as {encoding}: {exc}",
                 where=str(path),
