@@ -254,18 +254,11 @@ class _Evaluator:
             out[(measure_name, tuple(sorted(merged.items())))] = m
             return
         assert spec is not None
-        f = spec.formula
-        if spec.kind is Kind.ratio:
-            assert f.numerator and f.denominator
-            names = [f.numerator, f.denominator]
-        elif spec.kind is Kind.derived:
-            assert f.expression
-            names = _names(f.expression)
-        else:  # a snapshot or distribution KPI: its own measure
-            assert f.measure
-            m = MEASURES[f.measure]
+        names, own = _formula_parts(spec)
+        if own:  # a snapshot or distribution KPI: its own measure
+            m = MEASURES[own]
             merged = {**m.defaults, **spec.params, **params}
-            out[(f.measure, tuple(sorted(merged.items())))] = m
+            out[(own, tuple(sorted(merged.items())))] = m
             return
         for n in names:
             self._needed(n, spec.params, out)
@@ -566,19 +559,11 @@ class _Evaluator:
         assert spec is not None
         if self.query.mode == "cohort" and spec.cohort is not None:
             return None
-        f = spec.formula
-        if spec.kind is Kind.ratio:
-            assert f.numerator and f.denominator
-            names = [f.numerator, f.denominator]
-        elif spec.kind is Kind.derived:
-            assert f.expression
-            names = _names(f.expression)
-        else:  # a snapshot or distribution KPI: its own measure
-            assert f.measure
-            m = MEASURES[f.measure]
-            if not m.sources:
+        names, own = _formula_parts(spec)
+        if own:  # a snapshot or distribution KPI: its own measure
+            if not MEASURES[own].sources:
                 return None
-            return dict(self.measure(f.measure, {**spec.params, **params}).sources)
+            return dict(self.measure(own, {**spec.params, **params}).sources)
         parts = [p for p in (self.sources(n, spec.params) for n in names) if p is not None]
         if not parts:
             return None
@@ -677,6 +662,20 @@ def _source_counts(events: Any, m: Measure, prefix: str, keep: Any = None) -> di
 def _sources_fed(record: dict[str, Any], m: Measure, prefix: str) -> tuple[str, ...]:
     """The tables of `m.sources` with rows in this result record (`_source_counts`)."""
     return tuple(name for i, name in enumerate(m.sources) if (record[f"{prefix}{i}"] or 0) > 0)
+
+
+def _formula_parts(spec: KpiSpec) -> tuple[list[str], str | None]:
+    """What a KPI's formula combines: a ratio's or a derived KPI's names (KPIs or measures),
+    else (snapshots, distributions) its own measure."""
+    f = spec.formula
+    if spec.kind is Kind.ratio:
+        assert f.numerator and f.denominator
+        return [f.numerator, f.denominator], None
+    if spec.kind is Kind.derived:
+        assert f.expression
+        return _names(f.expression), None
+    assert f.measure
+    return [], f.measure
 
 
 def _names(expression: str) -> list[str]:
