@@ -520,3 +520,22 @@ def test_one_command_imports_exports_of_several_tools(
         assert wh.row_counts()["spend"] == len(days)
     finally:
         wh.close()
+
+
+def test_a_big_file_imports_behind_a_progress_bar(
+    db: Path, write: Writer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Past PROGRESS_BYTES the reading shows a bar (here: every file); the import is the same."""
+    from revlens.cli import commands_import
+
+    monkeypatch.setattr(commands_import, "PROGRESS_BYTES", 0)
+    path = write("contacts.csv", "contact_id,created_at\nc1,2026-01-01\nc2,2026-01-02\n")
+    code, _out, err = run_main(
+        monkeypatch, capsys, "-w", str(db), "import", "--table", "contacts", str(path)
+    )
+    assert (code, err) == (0, "")
+    wh = Warehouse.open(db)
+    try:
+        assert wh.row_counts()["contacts"] == 2
+    finally:
+        wh.close()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -97,44 +99,42 @@ def import_command(
     )
     policy: OnError = "abort" if on_error == "abort" else "reject"
     big = any(f.exists() and f.stat().st_size > PROGRESS_BYTES for f in files)
-    with open_warehouse() as wh:
-        if big and format is OutputFormat.table:
-            with Progress(
-                TextColumn("reading"),
-                BarColumn(),
-                TextColumn("{task.percentage:>3.0f}%"),
-                TimeElapsedColumn(),
-                console=console,
-                transient=True,
-            ) as bar:
-                task = bar.add_task("read", total=None)
-
-                def report(done: int, total: int) -> None:
-                    bar.update(task, completed=done, total=total)
-
-                result = import_files(
-                    wh,
-                    files,
-                    table=table,
-                    mapping=mapping_obj,
-                    on_error=policy,
-                    read_options=options,
-                    progress=report,
-                    channels=channels,
-                    file_mappings=recognised,
-                )
-        else:
-            result = import_files(
-                wh,
-                files,
-                table=table,
-                mapping=mapping_obj,
-                on_error=policy,
-                read_options=options,
-                channels=channels,
-                file_mappings=recognised,
-            )
+    with open_warehouse() as wh, _read_progress(big and format is OutputFormat.table) as report:
+        result = import_files(
+            wh,
+            files,
+            table=table,
+            mapping=mapping_obj,
+            on_error=policy,
+            read_options=options,
+            progress=report,
+            channels=channels,
+            file_mappings=recognised,
+        )
     _print_result(result, format)
+
+
+@contextmanager
+def _read_progress(show: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar of the reading while the block runs (big files, table output), as the
+    callback the readers call; None when not shown."""
+    if not show:
+        yield None
+        return
+    with Progress(
+        TextColumn("reading"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("read", total=None)
+
+        def report(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield report
 
 
 def _recognise(files: list[Path], fmt: OutputFormat) -> list[Mapping]:
