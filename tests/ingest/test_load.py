@@ -227,9 +227,9 @@ def test_mapping_columns_missing_from_the_file(warehouse: Warehouse, write: Writ
 
 def test_table_and_mapping_are_exclusive(warehouse: Warehouse, write: Writer) -> None:
     path = write("c.csv", "contact_id,created_at\nc1,2024-01-01\n")
-    with pytest.raises(ValueError, match="exactly one of table or mapping"):
+    with pytest.raises(ValueError, match="exactly one of table, mapping or file_mappings"):
         import_files(warehouse, [path])
-    with pytest.raises(ValueError, match="exactly one of table or mapping"):
+    with pytest.raises(ValueError, match="exactly one of table, mapping or file_mappings"):
         import_files(warehouse, [path], table="contacts", mapping=load_mapping("olist-mqls"))
 
 

@@ -570,3 +570,63 @@ def _write(folder: Path, text: str) -> Path:
     path = folder / "m.yml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+# -- thousands separators only where they group digits ---------------------------------------
+
+SEPARATED = """
+name: separated
+outputs:
+  - table: spend
+    columns:
+      date: Day
+      channel: {value: paid_search}
+      campaign: Row
+      cost: {from: Cost, thousands: "%s", decimal: "%s"}
+"""
+
+
+@pytest.mark.parametrize(
+    ("thousands", "decimal", "cells", "loaded", "refused"),
+    [
+        (
+            ",",
+            ".",
+            ["1,234.50", "3,000", "1234.5", "1,234,567"],
+            [1234.5, 3000.0, 1234.5, 1234567.0],
+            ["1.234,50", "12,50", "1,23", "1,2345.0"],
+        ),
+        (
+            ".",
+            ",",
+            ["1.234,50", "3.000", "12,50", "1.234.567"],
+            [1234.5, 3000.0, 12.5, 1234567.0],
+            ["1,200.50", "1.23", "12.5,0"],
+        ),
+    ],
+)
+def test_a_number_in_the_other_convention_is_refused_not_misread(
+    warehouse: Warehouse,
+    write: Writer,
+    thousands: str,
+    decimal: str,
+    cells: list[str],
+    loaded: list[float],
+    refused: list[str],
+) -> None:
+    """ "1.234,50" read with `thousands: ","` is no 1.2345: a separator that does not group
+    digits by three leaves the value as written, and the number rule rejects it."""
+    body = "Day,Row,Cost\n" + "".join(
+        f'2026-01-01,r{i},"{cell}"\n' for i, cell in enumerate(cells + refused)
+    )
+    m = mapping(write, SEPARATED % (thousands, decimal))
+    result = import_files(warehouse, [write("costs.csv", body)], mapping=m)
+    n = len(cells + refused)
+    assert accounted(result) == [("spend", n, len(cells), 0, len(refused), 0)]
+    stored = rows(warehouse, "SELECT campaign, cost FROM spend ORDER BY campaign")
+    assert stored == [(f"r{i}", cost) for i, cost in enumerate(loaded)]
+    bad = {(r.value, r.code) for r in result.files[0].rejects}
+    why = f" (a {thousands!r} that does not group digits by three)"
+    assert bad == {
+        (cell if thousands not in cell else cell + why, "bad_number") for cell in refused
+    }

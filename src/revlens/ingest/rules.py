@@ -67,12 +67,34 @@ def split_items(src: ColumnSource, params: Params) -> str:
     return f"list_filter(list_transform({parts}, lambda x: trim(x)), lambda x: x <> '')"
 
 
+def _one_char_class(char: str) -> str:
+    """A regex character class matching exactly `char` (RE2 syntax)."""
+    return "[" + ("\\" + char if char in "]\\^-[" else char) + "]"
+
+
 def _separators(expr: str, src: ColumnSource, params: Params) -> str:
-    if src.thousands:
-        expr = f"replace({expr}, {params.add(src.thousands)}, '')"
-    if src.decimal != ".":
-        expr = f"replace({expr}, {params.add(src.decimal)}, '.')"
-    return expr
+    """The number with its thousands separators dropped where they group digits by three
+    ("1,234,567.5"), then the decimal separator as a point. A thousands separator anywhere
+    else ("1.234,50" read with `thousands: ","`) marks the value so the number rule rejects
+    it, showing why: never 1.2345."""
+
+    def point(e: str) -> str:
+        return f"replace({e}, {params.add(src.decimal)}, '.')" if src.decimal != "." else e
+
+    if not src.thousands:
+        return point(expr)
+    if len(src.thousands) > 1:
+        return point(f"replace({expr}, {params.add(src.thousands)}, '')")
+    sep = params.add(src.thousands)
+    group, dec = _one_char_class(src.thousands), _one_char_class(src.decimal)
+    grouped = params.add(f"^[+-]?[0-9]{{1,3}}({group}[0-9]{{3}})+({dec}[0-9]*)?%?$")
+    misplaced = params.add(f" (a {src.thousands!r} that does not group digits by three)")
+    ungrouped = point(f"replace({expr}, {sep}, '')")
+    return (
+        f"(CASE WHEN strpos({expr}, {sep}) = 0 THEN {point(expr)} "
+        f"WHEN regexp_full_match({expr}, {grouped}) THEN {ungrouped} "
+        f"ELSE {expr} || {misplaced} END)"
+    )
 
 
 def _number(expr: str) -> str:
