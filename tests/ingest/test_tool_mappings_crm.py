@@ -686,3 +686,34 @@ def test_importing_the_exports_again_changes_nothing_twice(hubspot: HubSpot) -> 
     assert all(c.loaded == 0 and c.rejected == 0 for f in again.files for c in f.tables)
     n = len(hubspot.deals)
     assert [c.updated + c.skipped for c in again.files[0].tables][:2] == [n, n]
+
+
+def test_closed_stages_spelt_in_sentence_case_are_closed(tmp_path: Path, catalog: Catalog) -> None:
+    """HubSpot labels its default stages "Closed Won" or "Closed won" depending on the
+    portal: both close the deal (a `when` and a `map` compare ignoring case)."""
+    export = tmp_path / "deals.csv"
+    export.write_text(
+        "Record ID,Deal Name,Deal Stage,Amount,Close Date,Create Date,Deal owner,"
+        "Associated Contact IDs\n"
+        "101,A,Closed won,1000,2026-02-01 10:00,2026-01-05 09:00,Ann,\n"
+        "102,B,Closed Won,2000,2026-02-02 10:00,2026-01-05 09:00,Ann,\n"
+        "103,C,closed LOST,500,2026-02-03 10:00,2026-01-05 09:00,Ann,\n"
+        "104,D,Contract Sent,700,2026-05-01 00:00,2026-01-05 09:00,Ann,\n",
+        encoding="utf-8",
+    )
+    wh = Warehouse.open(":memory:", create=True)
+    import_files(wh, [export], mapping=load_mapping("hubspot-deals"))
+    stored = wh.con.execute(
+        "SELECT opportunity_id, stage, is_won, closed_at IS NOT NULL FROM opportunities ORDER BY 1"
+    ).fetchall()
+    assert stored == [
+        ("101", "won", True, True),
+        ("102", "won", True, True),
+        ("103", "lost", False, True),
+        ("104", "contract_sent", None, False),
+    ]
+    query = KpiQuery(
+        kpis=["revenue", "win_rate"], start=dt.date(2026, 1, 1), end=dt.date(2026, 3, 31)
+    )
+    values = {r["kpi"]: r["value"] for r in run_kpis(wh, query, catalog).rows}
+    assert values == {"revenue": 3000.0, "win_rate": 2 / 3}

@@ -544,11 +544,12 @@ def _condition(output: Output, params: Params) -> str:
     if cond is None:
         return ""
     col = f"raw.{q(cond.column)}"
-    parts = []
+    parts = []  # values compared ignoring case, as `map` keys are
     if cond.in_ is not None:
-        parts.append(f"list_contains({params.add(cond.in_)}, {col})")
+        parts.append(f"list_contains({params.add([v.lower() for v in cond.in_])}, lower({col}))")
     if cond.not_in is not None:
-        parts.append(f"NOT list_contains({params.add(cond.not_in)}, coalesce({col}, ''))")
+        lowered = params.add([v.lower() for v in cond.not_in])
+        parts.append(f"NOT list_contains({lowered}, lower(coalesce({col}, '')))")
     if cond.not_empty:
         parts.append(f"{col} IS NOT NULL")
     return "WHERE " + " AND ".join(parts) if parts else ""

@@ -122,13 +122,14 @@ def raw_string(
     else:
         expr = _cell(src, params)
     if src.map is not None:
+        # matched ignoring case ("Closed won" is HubSpot's "Closed Won"); the first listed wins
         whens = " ".join(
-            f"WHEN {params.add(k)} THEN "
+            f"WHEN {params.add(k.lower())} THEN "
             + ("CAST(NULL AS VARCHAR)" if v is None else params.add(v))
             for k, v in src.map.items()
         )
         otherwise = "CAST(NULL AS VARCHAR)" if src.unmapped == "null" else expr
-        expr = f"(CASE {expr} {whens} ELSE {otherwise} END)"
+        expr = f"(CASE lower({expr}) {whens} ELSE {otherwise} END)"
     if src.normalize == "channel":
         if channels is None:
             raise ValueError("normalize: channel needs the channel vocabulary")
@@ -283,7 +284,7 @@ def column_rules(
                     name,
                     "unmapped_value",
                     f"{q(name + '__in')} IS NOT NULL AND NOT list_contains("
-                    f"{params.add(list(src.map))}, {q(name + '__in')})",
+                    f"{params.add([k.lower() for k in src.map])}, lower({q(name + '__in')}))",
                     q(name + "__in"),
                     f"{src.from_} has a value the mapping does not list; add it "
                     f"to the map of {name}",
