@@ -451,15 +451,22 @@ def test_hubspot_win_rate_and_revenue(hubspot: HubSpot, catalog: Catalog) -> Non
 # -- Stripe ------------------------------------------------------------------------------
 
 
+RUNNING = ("active", "past_due", "trialing")
+
+
 def stripe_months(row: dict[str, str]) -> list[str]:
-    """The months a subscription is paid for at the month's end, in Berlin months."""
+    """The months a subscription counts in, in Berlin months: through the month its current
+    period ends while it runs, else up to (not including) the month it ended."""
     start = row["Trial End (UTC)"] or row["Start (UTC)"]
-    end = row["Ended At (UTC)"] or row["Current Period End (UTC)"]
+    running = row["Status"] in RUNNING
+    end = row["Current Period End (UTC)"]
+    if not running:
+        end = row["Ended At (UTC)"] or end
     first = local(start, UTC).replace(tzinfo=UTC).astimezone(BERLIN)
     last = local(end, UTC).replace(tzinfo=UTC).astimezone(BERLIN)
     months = []
     y, m = first.year, first.month
-    while (y, m) < (last.year, last.month):
+    while (y, m) < (last.year, last.month) or (running and (y, m) == (last.year, last.month)):
         months.append(f"{y}-{m:02d}")
         y, m = (y + 1, 1) if m == 12 else (y, m + 1)
     return months
@@ -476,14 +483,19 @@ def test_stripe_every_row_accounted_for(hubspot: HubSpot) -> None:
     assert n == lines("stripe-subscriptions.csv")
     incomplete = sum(1 for s in subs if s["Status"] in ("incomplete", "incomplete_expired"))
     kept = [s for s in subs if s["Status"] not in ("incomplete", "incomplete_expired")]
-    months = sum(len(stripe_months(s)) for s in kept)
-    no_month = sum(1 for s in kept if not stripe_months(s))
     assert incomplete >= 5 and any(s["Interval"] == "year" for s in kept)
     assert any(s["Status"] == "canceled" for s in kept)
-    # read counts one row per month written, plus the rows skipped (incomplete, or no month)
-    assert table_counts(hubspot.results["stripe-subscriptions"]) == [
-        ("subscriptions", months + incomplete + no_month, months, 0, 0, incomplete + no_month)
-    ]
+    # two outputs, running and ended subscriptions; each reads one row per month written,
+    # plus the rows it skips (the other output's, incomplete ones, or no month)
+    expected = []
+    for part in (
+        [s for s in kept if s["Status"] in RUNNING],
+        [s for s in kept if s["Status"] not in RUNNING],
+    ):
+        months = sum(len(stripe_months(s)) for s in part)
+        skipped = n - len(part) + sum(1 for s in part if not stripe_months(s))
+        expected.append(("subscriptions", months + skipped, months, 0, 0, skipped))
+    assert table_counts(hubspot.results["stripe-subscriptions"]) == expected
     stored = Counter(
         (c, str(m)[:7]) for c, m in q(hubspot.wh, "SELECT customer_id, month FROM subscriptions")
     )
@@ -520,6 +532,30 @@ def test_stripe_mrr_by_channel(hubspot: HubSpot, catalog: Catalog) -> None:
     assert got.keys() == {ch for ch, v in expected.items() if v}
     for ch, v in expected.items():
         assert got[ch] == pytest.approx(v, rel=1e-12), ch
+
+
+def test_stripe_mrr_of_the_export_month_shows_no_false_churn(
+    hubspot: HubSpot, catalog: Catalog
+) -> None:
+    """The export was taken in July: the running subscriptions whose current period ends in
+    July still count in July's MRR (not only the yearly ones), so July shows no churn."""
+    running = [s for s in hubspot.subs if s["Status"] in RUNNING]
+    assert sum(1 for s in running if s["Current Period End (UTC)"].startswith("2026-07")) >= 50
+    july = sum(stripe_mrr(s) * 0.9 for s in hubspot.subs if "2026-07" in stripe_months(s))
+    ended_in_july = [s for s in hubspot.subs if s["Ended At (UTC)"].startswith("2026-07")]
+    result = kpis(
+        hubspot.wh,
+        catalog,
+        "mrr",
+        "mrr_churn",
+        start=dt.date(2026, 7, 1),
+        end=dt.date(2026, 7, 31),
+        **LOOKBACK,
+    )
+    values = {r["kpi"]: r["value"] for r in result.rows}
+    assert values["mrr"] == pytest.approx(july, rel=1e-12)
+    churned = sum(stripe_mrr(s) * 0.9 for s in ended_in_july)
+    assert (values["mrr_churn"] or 0.0) == pytest.approx(churned, rel=1e-12, abs=1e-9)
 
 
 # -- Salesforce --------------------------------------------------------------------------

@@ -502,6 +502,7 @@ def _each_month(
     f = typed_value(stamp, q("__em_f__s"), em.from_, zone, params)
     t = typed_value(stamp, q("__em_t__s"), em.to, zone, params)
     lz = params.add(local_zone)
+    last_month = "" if em.through else " - INTERVAL 1 MONTH"
 
     def month(v: str) -> str:
         return f"date_trunc('month', timezone({lz}, timezone('UTC', {v})))"
@@ -509,7 +510,7 @@ def _each_month(
     source = f"""(SELECT *, unnest(CASE WHEN __em_f IS NULL OR __em_t IS NULL
                                     THEN [CAST(NULL AS DATE)]
                                     ELSE CAST(generate_series({month("__em_f")},
-                                              {month("__em_t")} - INTERVAL 1 MONTH,
+                                              {month("__em_t")}{last_month},
                                               INTERVAL 1 MONTH) AS DATE[]) END) AS __em_month
         FROM (SELECT *, {f} AS __em_f, {t} AS __em_t
               FROM (SELECT raw.*, {f_s} AS __em_f__s, {t_s} AS __em_t__s FROM raw {where})))

@@ -143,7 +143,8 @@ class Condition(BaseModel):
 
 class EachMonth(BaseModel):
     """Emit one row per month from the month of `from` up to, not including, the month of
-    `to` (a subscription export's start and end: the months it is paid for at their end).
+    `to` (a subscription export's start and end: the months it is paid for at their end);
+    with `through`, up to and including it.
     The month's first day goes to the date column `into`; months are taken in the
     warehouse's zone."""
 
@@ -152,6 +153,8 @@ class EachMonth(BaseModel):
     from_: ColumnSource = Field(alias="from")
     to: ColumnSource
     into: str
+    # the month of `to` counts too: a running subscription's current period is paid for
+    through: bool = False
 
     @field_validator("from_", "to", mode="before")
     @classmethod
