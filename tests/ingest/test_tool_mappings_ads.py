@@ -694,3 +694,24 @@ def test_each_mapping_is_documented(name: str, page: str) -> None:
     assert f"`{name}`" in (docs / "imports.md").read_text(encoding="utf-8")
     assert f"`{name}`" in (docs.parent / "README.md").read_text(encoding="utf-8")
     assert page in mapping.description  # the mapping points at its page
+
+
+def test_a_header_in_another_case_reads_the_same_column(tmp_path: Path) -> None:
+    """ "Unique ID" for Mailchimp's "Unique Id": the mapping reads the same column (its key),
+    so importing both spellings keeps one row per campaign, never a second set keyed by
+    Title."""
+    original = TOOLS / "mailchimp-campaigns.csv"
+    text = original.read_text(encoding="utf-8")
+    header, _, rest = text.partition("\n")
+    assert "Unique Id" in header
+    recased = tmp_path / "mailchimp-recased.csv"
+    recased.write_text(header.replace("Unique Id", "Unique ID") + "\n" + rest, encoding="utf-8")
+    campaigns = mailchimp()
+    wh = open_warehouse()
+    mapping = load_mapping("mailchimp-campaigns")
+    first = import_files(wh, [recased], mapping=mapping)
+    again = import_files(wh, [original], mapping=mapping)
+    assert table_counts(first) == [("email_campaigns", len(campaigns), len(campaigns), 0, 0, 0)]
+    assert table_counts(again) == [("email_campaigns", len(campaigns), 0, len(campaigns), 0, 0)]
+    stored = {r[0] for r in wh.con.execute("SELECT campaign FROM email_campaigns").fetchall()}
+    assert stored == {c["Unique Id"] for c in campaigns}

@@ -384,10 +384,13 @@ def identity_mapping(table: Table, header: list[str]) -> Mapping:
 
 
 def match_header(pattern: str, header: list[str]) -> list[str]:
-    """The header names a pattern names: itself when present, else those its one `*`
-    matches (one or more characters)."""
-    if pattern in header or "*" not in pattern:
-        return [pattern] if pattern in header else []
+    """The header names a pattern names: itself when present, else the same name in
+    another case ("Unique ID" for "Unique Id"), or those its one `*` matches (one or more
+    characters)."""
+    if pattern in header:
+        return [pattern]
+    if "*" not in pattern:
+        return [h for h in header if h.casefold() == pattern.casefold()]
     head, tail = pattern.split("*", 1)
     return [
         h
@@ -441,9 +444,9 @@ def resolve_header(mapping: Mapping, header: list[str], where: str) -> Mapping:
 
     def resolve(src: ColumnSource) -> ColumnSource:
         update: dict[str, object] = {}
-        if src.from_ is not None and "*" in src.from_:
+        if src.from_ is not None and src.from_ not in header:
             update["from_"] = one(src.from_) or src.from_  # unmatched: RL111 names it
-        if src.times is not None and "*" in src.times:
+        if src.times is not None and src.times not in header:
             update["times"] = one(src.times) or src.times
         if src.header_part is not None:
             column = one(src.header_part)
@@ -457,14 +460,22 @@ def resolve_header(mapping: Mapping, header: list[str], where: str) -> Mapping:
             update["fallback"] = resolve(src.fallback)
         return src.model_copy(update=update) if update else src
 
-    outputs = [
-        out.model_copy(
-            update={
-                "columns": {n: readable_links(resolve(c), header) for n, c in out.columns.items()}
-            }
-        )
-        for out in mapping.outputs
-    ]
+    def resolved(out: Output) -> Output:
+        update: dict[str, object] = {
+            "columns": {n: readable_links(resolve(c), header) for n, c in out.columns.items()}
+        }
+        if out.when is not None and out.when.column not in header:
+            column = one(out.when.column)
+            if column is not None:
+                update["when"] = out.when.model_copy(update={"column": column})
+        if out.each_month is not None:
+            em = out.each_month
+            update["each_month"] = em.model_copy(
+                update={"from_": resolve(em.from_), "to": resolve(em.to)}
+            )
+        return out.model_copy(update=update)
+
+    outputs = [resolved(out) for out in mapping.outputs]
     if problems:
         raise InputFileError(
             "; ".join(problems) + f"; the file has columns {header}",
